@@ -1,0 +1,187 @@
+import test from 'ava';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Memory } from 'lowdb';
+import { emptyManifest, type Manifest } from '../state/manifest.js';
+import { ManifestMismatchError, ManifestStore, manifestFile } from '../state/store.js';
+import type { BaseEntry } from '../agent/types.js';
+
+const ROOT = '/data/docs';
+const REMOTE = 's3://bucket/docs/';
+const opts = (stateDir: string) => ({ stateDir, pair: 'docs', root: ROOT, remoteId: REMOTE, hashAlgo: 'md5' });
+
+function entry(i: number): BaseEntry {
+  return {
+    local: { size: i, mtimeMs: 1_700_000_000_000 + i, ino: 1000 + i, hash: i.toString(16).padStart(32, '0') },
+    remote: { token: `"${i.toString(16).padStart(32, '0')}"`, size: i },
+  };
+}
+
+function manifestWith(n: number, from = 0): Manifest {
+  const entries: Record<string, BaseEntry> = {};
+  for (let i = from; i < from + n; i++) entries[`dir${i % 100}/file-${i}.txt`] = entry(i);
+  return { ...emptyManifest('docs', ROOT, REMOTE, 'md5'), entries };
+}
+
+async function tmpState(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'store-test-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const readJson = async (file: string): Promise<unknown> => JSON.parse(await readFile(file, 'utf8')) as unknown;
+
+test('no file is a first run: an empty manifest and nothing recovered', async (t) => {
+  const dir = await tmpState(t);
+  const { manifest, recovered } = await ManifestStore.open(opts(dir));
+  t.deepEqual(manifest, emptyManifest('docs', ROOT, REMOTE, 'md5'));
+  t.is(recovered, undefined);
+});
+
+test('round trip: what is saved is what the next start reads', async (t) => {
+  const dir = await tmpState(t);
+  const { store } = await ManifestStore.open(opts(dir));
+  const m = manifestWith(50);
+  await store.save(m);
+  const again = await ManifestStore.open(opts(dir));
+  t.deepEqual(again.manifest, m);
+  t.is(again.recovered, undefined);
+});
+
+test('the previous good file is kept as .bak; no temp files are left behind', async (t) => {
+  const dir = await tmpState(t);
+  const file = manifestFile(dir, 'docs');
+  const { store } = await ManifestStore.open(opts(dir));
+  const m1 = manifestWith(3);
+  const m2 = manifestWith(5);
+  await store.save(m1);
+  await store.save(m2);
+  t.deepEqual(await readJson(file), m2);
+  t.deepEqual(await readJson(`${file}.bak`), m1);
+  t.deepEqual((await readdir(dir)).sort(), ['docs.manifest.json', 'docs.manifest.json.bak']);
+});
+
+test('saving the same manifest object again writes nothing', async (t) => {
+  const dir = await tmpState(t);
+  const file = manifestFile(dir, 'docs');
+  const { store } = await ManifestStore.open(opts(dir));
+  const m = manifestWith(2);
+  await store.save(m);
+  await rm(file);
+  await store.save(m);
+  await t.throwsAsync(stat(file), { code: 'ENOENT' });
+});
+
+test('a truncated manifest is set aside and the last good copy restored', async (t) => {
+  const dir = await tmpState(t);
+  const file = manifestFile(dir, 'docs');
+  const { store } = await ManifestStore.open(opts(dir));
+  const m1 = manifestWith(10);
+  await store.save(m1);
+  await store.save(manifestWith(20));
+  const full = await readFile(file, 'utf8');
+  const truncated = full.slice(0, Math.floor(full.length / 2));
+  await writeFile(file, truncated);
+
+  const { manifest, recovered } = await ManifestStore.open(opts(dir));
+  t.deepEqual(manifest, m1);
+  t.regex(recovered ?? '', /manifest .* was corrupt \(not JSON.*restored the last good copy/);
+  // The corrupt bytes are kept for inspection, and the restored copy is on disk again.
+  const corrupt = (await readdir(dir)).filter((f) => f.startsWith('docs.manifest.json.corrupt-'));
+  t.is(corrupt.length, 1);
+  t.is(await readFile(path.join(dir, corrupt[0] ?? ''), 'utf8'), truncated);
+  t.deepEqual(await readJson(file), m1);
+});
+
+test('a corrupt manifest without a .bak starts a first run and keeps the corrupt copy', async (t) => {
+  const dir = await tmpState(t);
+  const file = manifestFile(dir, 'docs');
+  await writeFile(file, 'this is not json {');
+  const { store, manifest, recovered } = await ManifestStore.open(opts(dir));
+  t.deepEqual(manifest, emptyManifest('docs', ROOT, REMOTE, 'md5'));
+  t.regex(recovered ?? '', /was corrupt.*no last good copy; starting as a first run \(nothing is deleted\)/);
+  const corrupt = (await readdir(dir)).filter((f) => f.includes('.corrupt-'));
+  t.is(corrupt.length, 1);
+  t.is(await readFile(path.join(dir, corrupt[0] ?? ''), 'utf8'), 'this is not json {');
+  // The first save after that works and does not back up anything stale.
+  await store.save(manifestWith(1));
+  t.deepEqual(await readJson(file), manifestWith(1));
+});
+
+test('valid JSON that is not a manifest counts as corrupt too', async (t) => {
+  const dir = await tmpState(t);
+  const file = manifestFile(dir, 'docs');
+  await writeFile(file, JSON.stringify({ version: 99, entries: [] }));
+  const { manifest, recovered } = await ManifestStore.open(opts(dir));
+  t.deepEqual(manifest.entries, {});
+  t.regex(recovered ?? '', /unknown version 99/);
+});
+
+test('an unusable .bak is not restored', async (t) => {
+  const dir = await tmpState(t);
+  const file = manifestFile(dir, 'docs');
+  await writeFile(file, '');
+  await writeFile(`${file}.bak`, '{"version":1');
+  const { manifest, recovered } = await ManifestStore.open(opts(dir));
+  t.deepEqual(manifest.entries, {});
+  t.regex(recovered ?? '', /last good copy is unusable too; starting as a first run/);
+});
+
+test('a manifest written for another root or remote is refused, naming both', async (t) => {
+  const dir = await tmpState(t);
+  const { store } = await ManifestStore.open(opts(dir));
+  await store.save(manifestWith(1));
+
+  const otherRoot = await t.throwsAsync(ManifestStore.open({ ...opts(dir), root: '/elsewhere' }), {
+    instanceOf: ManifestMismatchError,
+  });
+  t.regex(otherRoot.message, /written for root \/data\/docs \/ remote s3:\/\/bucket\/docs\/; this pair is \/elsewhere/);
+  t.regex(otherRoot.message, /move it away or fix the config/);
+
+  const otherRemote = await t.throwsAsync(ManifestStore.open({ ...opts(dir), remoteId: 's3://other/' }), {
+    instanceOf: ManifestMismatchError,
+  });
+  t.regex(otherRemote.message, /this pair is \/data\/docs \/ s3:\/\/other\//);
+  // Refusing must not touch the file.
+  t.deepEqual(await readJson(manifestFile(dir, 'docs')), manifestWith(1));
+});
+
+test('a manifest of another hash algorithm starts a first run with a message', async (t) => {
+  const dir = await tmpState(t);
+  const { store } = await ManifestStore.open(opts(dir));
+  await store.save(manifestWith(4));
+  const { manifest, recovered } = await ManifestStore.open({ ...opts(dir), hashAlgo: 'qetag' });
+  t.deepEqual(manifest, emptyManifest('docs', ROOT, REMOTE, 'qetag'));
+  t.regex(recovered ?? '', /holds md5 hashes but this pair uses qetag/);
+});
+
+test('the Memory adapter round-trips without touching the disk', async (t) => {
+  const dir = await tmpState(t);
+  const adapter = new Memory<Manifest>();
+  const first = await ManifestStore.open({ ...opts(dir), adapter });
+  const m = manifestWith(7);
+  await first.store.save(m);
+  const second = await ManifestStore.open({ ...opts(dir), adapter });
+  t.deepEqual(second.manifest, m);
+  t.deepEqual(await readdir(dir), []);
+});
+
+test('saving 100,000 entries (time printed, not asserted)', async (t) => {
+  const dir = await tmpState(t);
+  const { store } = await ManifestStore.open(opts(dir));
+  const big = manifestWith(100_000);
+  const t0 = performance.now();
+  await store.save(big);
+  const first = performance.now() - t0;
+  const next = manifestWith(100_000, 1);
+  const t1 = performance.now();
+  await store.save(next);
+  const second = performance.now() - t1;
+  const size = (await stat(manifestFile(dir, 'docs'))).size;
+  t.log(`save 100k entries: ${first.toFixed(0)} ms, again with .bak: ${second.toFixed(0)} ms, ${(size / 1e6).toFixed(1)} MB`);
+  const t2 = performance.now();
+  const { manifest } = await ManifestStore.open(opts(dir));
+  t.log(`open 100k entries: ${(performance.now() - t2).toFixed(0)} ms`);
+  t.is(Object.keys(manifest.entries).length, 100_000);
+});
