@@ -1,0 +1,303 @@
+// Child-process entry of the test S3 server (see s3-server.ts): s3rver on 127.0.0.1 with the
+// fixes below, request counters, and an IPC channel to the parent. Argv: <dataDir> <buckets,...>.
+//
+// What each fix restores (s3rver 3.7.1 departs from S3 here, and our tests touch it):
+// - FaithfulStore stores every object in a folder named by the SHA-256 of its key, with the key
+//   in a side file: S3 keys are opaque strings, so `a//b`, `../x`, `/abs`, `a/../../x` and
+//   300-byte segments are stored, listed back exactly, and never escape the data folder.
+// - FaithfulStore.listObjects sorts keys in UTF-8 byte order and pages with a byte-order
+//   start-after: s3rver walks the disk in readdir order, so pages past 1,000 keys drop keys.
+// - Bodies are written to a temp file and renamed when complete: a PUT whose client dies
+//   mid-body leaves no object (and an existing version intact), as on S3.
+// - Multipart objects get S3's ETag (md5 of the part md5s + `-N`), not the md5 of the bytes,
+//   so "a multipart ETag is not an MD5" is exercised.
+// - `keyAsOneSegment` routes keys with empty segments (s3rver's router drops them) and decodes
+//   x-amz-copy-source fully (s3rver uses decodeURI, which leaves %2B, %26, %3F, %23 encoded).
+// - `verifySigV4` checks SigV4 signatures (s3rver skips them), so a wrong secret is refused
+//   with SignatureDoesNotMatch, as on S3.
+
+import { createHash, createHmac, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+/* The parts of s3rver (CommonJS, untyped) this file touches. */
+type Metadata = Record<string, string | number | undefined>;
+interface S3ObjectLike { readonly bucket: string; readonly key: string; readonly content: Readable | Buffer; readonly metadata: Metadata }
+interface StoreBase {
+  readonly rootDirectory: string;
+  getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+  getMetadata(bucket: string, key: string): Promise<Metadata>;
+  putMetadata(bucket: string, key: string, metadata: Metadata, md5?: string): Promise<void>;
+}
+interface KoaContext {
+  method: string;
+  path: string;
+  querystring: string;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly req: import('node:http').IncomingMessage;
+  get(name: string): string;
+}
+type Middleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
+interface S3rverApp { middleware: Middleware[]; store: StoreBase; context: { store: StoreBase }; run(): Promise<{ port: number }> }
+
+const require = createRequire(import.meta.url);
+const S3rver = require('s3rver') as new (opts: object) => S3rverApp;
+const FilesystemStore = require('s3rver/lib/stores/filesystem.js') as new (root: string) => StoreBase;
+const S3Object = require('s3rver/lib/models/object.js') as new (b: string, k: string, c: null, m: Metadata) => S3ObjectLike;
+const S3Error = require('s3rver/lib/models/error.js') as new (code: string, message: string, detail?: object) => Error;
+
+const ACCESS_KEY = 'S3RVER';
+const SECRET_KEY = 'S3RVER';
+const OBJECTS = '_objects';
+
+const byteOrder = (a: Buffer, b: Buffer): number => Buffer.compare(a, b);
+
+/** Streams `content` into `dest` through a temp file; returns its size and md5 (hex). */
+async function writeAtomically(content: Readable | Buffer, dest: string): Promise<{ size: number; md5: string }> {
+  await mkdir(path.dirname(dest), { recursive: true });
+  const tmp = `${dest}.tmp-${randomUUID()}`;
+  const md5 = createHash('md5');
+  let size = 0;
+  const count = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      md5.update(chunk);
+      size += chunk.length;
+      done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(Buffer.isBuffer(content) ? Readable.from([content]) : content, count, createWriteStream(tmp));
+    await rename(tmp, dest);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  return { size, md5: md5.digest('hex') };
+}
+
+class FaithfulStore extends FilesystemStore {
+  /** bucket → keys sorted in UTF-8 byte order (loaded from disk once, kept up to date). */
+  #index = new Map<string, { key: string; bytes: Buffer }[]>();
+
+  override getResourcePath(bucket: string, key: string | undefined, resource: string): string {
+    // Bucket-level resources (uploads, cors) keep s3rver's layout; `key` may arrive as a number
+    // from s3rver's XML parser, hence String().
+    if (key === undefined || key === '') return super.getResourcePath(bucket, key, resource);
+    const digest = createHash('sha256').update(String(key)).digest('hex');
+    return path.join(this.rootDirectory, bucket, OBJECTS, digest, resource);
+  }
+
+  async #keys(bucket: string): Promise<{ key: string; bytes: Buffer }[]> {
+    let keys = this.#index.get(bucket);
+    if (!keys) {
+      keys = [];
+      const dir = path.join(this.rootDirectory, bucket, OBJECTS);
+      for (const name of await readdir(dir).catch(() => [])) {
+        const key = await readFile(path.join(dir, name, 'key'), 'utf8').catch(() => undefined);
+        if (key !== undefined) keys.push({ key, bytes: Buffer.from(key) });
+      }
+      keys.sort((a, b) => byteOrder(a.bytes, b.bytes));
+      this.#index.set(bucket, keys);
+    }
+    return keys;
+  }
+
+  async #remember(bucket: string, key: string, present: boolean): Promise<void> {
+    const keys = await this.#keys(bucket);
+    const bytes = Buffer.from(key);
+    let lo = 0;
+    let hi = keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (byteOrder(keys[mid]!.bytes, bytes) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    const found = keys[lo]?.key === key;
+    if (present && !found) keys.splice(lo, 0, { key, bytes });
+    if (!present && found) keys.splice(lo, 1);
+  }
+
+  async #storeObject(bucket: string, key: string, content: Readable | Buffer, metadata: Metadata, etag?: string): Promise<{ size: number; md5: string }> {
+    key = String(key);
+    const written = await writeAtomically(content, this.getResourcePath(bucket, key, 'object'));
+    await writeFile(this.getResourcePath(bucket, key, 'key'), key);
+    await this.putMetadata(bucket, key, metadata, etag ?? written.md5);
+    await this.#remember(bucket, key, true);
+    return { size: written.size, md5: etag ?? written.md5 };
+  }
+
+  putObject(object: S3ObjectLike): Promise<{ size: number; md5: string }> {
+    return this.#storeObject(object.bucket, object.key, object.content, object.metadata);
+  }
+
+  async putPart(bucket: string, uploadId: string, partNumber: number | string, content: Readable): Promise<{ size: number; md5: string }> {
+    const partPath = path.join(this.getResourcePath(bucket, undefined, 'uploads'), uploadId, String(partNumber));
+    const written = await writeAtomically(content, partPath);
+    await writeFile(`${partPath}.md5`, written.md5);
+    return written;
+  }
+
+  async putObjectMultipart(bucket: string, uploadId: string, parts: readonly { number: number }[]): Promise<{ size: number; md5: string }> {
+    const uploadDir = path.join(this.getResourcePath(bucket, undefined, 'uploads'), uploadId);
+    const key = await readFile(path.join(uploadDir, 'key'), 'utf8');
+    const metadata = JSON.parse(await readFile(path.join(uploadDir, 'metadata'), 'utf8')) as Metadata;
+    const files = [...parts].sort((a, b) => a.number - b.number).map((p) => path.join(uploadDir, String(p.number)));
+    // S3's multipart ETag: md5 of the concatenated binary part md5s, then "-<part count>".
+    const partMd5s = await Promise.all(files.map(async (f) => Buffer.from(await readFile(`${f}.md5`, 'utf8'), 'hex')));
+    const etag = `${createHash('md5').update(Buffer.concat(partMd5s)).digest('hex')}-${files.length}`;
+    const body = Readable.from(
+      (async function* concat() {
+        for (const f of files) yield* createReadStream(f);
+      })(),
+    );
+    const result = await this.#storeObject(bucket, key, body, metadata, etag);
+    await rm(uploadDir, { recursive: true, force: true });
+    return result;
+  }
+
+  async copyObject(srcBucket: string, srcKey: string, destBucket: string, destKey: string, replacement: Metadata | null): Promise<Metadata> {
+    const src = (resource: string): string => this.getResourcePath(srcBucket, srcKey, resource);
+    const etag = await readFile(src('object.md5'), 'utf8').catch(() => undefined);
+    const metadata = replacement ?? (JSON.parse(await readFile(src('metadata.json'), 'utf8')) as Metadata);
+    if (src('object') === this.getResourcePath(destBucket, destKey, 'object')) {
+      await this.putMetadata(destBucket, destKey, metadata);
+    } else {
+      await this.#storeObject(destBucket, destKey, createReadStream(src('object')), metadata, etag);
+    }
+    return this.getMetadata(destBucket, destKey);
+  }
+
+  async deleteObject(bucket: string, key: string): Promise<void> {
+    await rm(path.dirname(this.getResourcePath(bucket, key, 'object')), { recursive: true, force: true });
+    await this.#remember(bucket, String(key), false);
+  }
+
+  async listObjects(
+    bucket: string,
+    opts: { delimiter?: string; startAfter?: string; prefix?: string; maxKeys?: number },
+  ): Promise<{ objects: S3ObjectLike[]; commonPrefixes: string[]; isTruncated: boolean }> {
+    const { delimiter = '', startAfter = '', prefix = '', maxKeys = Infinity } = opts;
+    const after = Buffer.from(startAfter);
+    const keys: string[] = [];
+    const commonPrefixes = new Set<string>();
+    let isTruncated = false;
+    for (const { key, bytes } of await this.#keys(bucket)) {
+      if ((startAfter && byteOrder(bytes, after) <= 0) || !key.startsWith(prefix)) continue;
+      const cut = delimiter ? key.indexOf(delimiter, prefix.length) : -1;
+      if (cut !== -1) {
+        commonPrefixes.add(key.slice(0, cut + delimiter.length));
+        continue;
+      }
+      if (keys.length >= maxKeys) {
+        isTruncated = true;
+        break;
+      }
+      keys.push(key);
+    }
+    const metas = await Promise.all(keys.map((k) => this.getMetadata(bucket, k).catch(() => undefined)));
+    const objects = keys.flatMap((k, i) => (metas[i] ? [new S3Object(bucket, k, null, metas[i])] : []));
+    return { objects, commonPrefixes: [...commonPrefixes].sort(), isTruncated };
+  }
+}
+
+export interface Stats { puts: number; bytesIn: number; copies: number; requests: number }
+const stats: Stats = { puts: 0, bytesIn: 0, copies: 0, requests: 0 };
+
+/** Counts requests, object PUTs (parts included), copies and request-body bytes. */
+const countRequests: Middleware = async (ctx, next) => {
+  stats.requests += 1;
+  if (ctx.method === 'PUT' && /^\/[^/]+\/./s.test(ctx.path)) {
+    if (ctx.headers['x-amz-copy-source'] !== undefined) stats.copies += 1;
+    else stats.puts += 1;
+  }
+  // Count body bytes as they are delivered to whoever consumes the request (pipe, raw-body).
+  const req = ctx.req;
+  const emit = req.emit.bind(req) as (event: string | symbol, ...args: unknown[]) => boolean;
+  req.emit = ((event: string | symbol, ...args: unknown[]) => {
+    if (event === 'data' && args[0] instanceof Buffer) stats.bytesIn += args[0].length;
+    return emit(event, ...args);
+  }) as typeof req.emit;
+  await next();
+};
+
+const hmac = (key: Buffer | string, data: string): Buffer => createHmac('sha256', key).update(data).digest();
+const rfc3986 = (s: string): string => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+const safeDecode = (s: string): string => {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+};
+
+/** Verifies header-signed SigV4 requests for the S3RVER key (other keys: s3rver refuses them). */
+const verifySigV4: Middleware = async (ctx, next) => {
+  const auth = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]+)$/.exec(ctx.get('authorization'));
+  if (!auth || auth[1] !== ACCESS_KEY) return next();
+  const [, , date, region, service, signedHeaders, signature] = auth as unknown as string[];
+  const query = ctx.querystring
+    .split('&')
+    .filter(Boolean)
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const [k, v] = eq === -1 ? [pair, ''] : [pair.slice(0, eq), pair.slice(eq + 1)];
+      return `${rfc3986(safeDecode(k))}=${rfc3986(safeDecode(v))}`;
+    })
+    .sort()
+    .join('&');
+  const names = signedHeaders!.split(';');
+  const headers = names.map((n) => `${n}:${ctx.get(n).trim().replace(/\s+/g, ' ')}\n`).join('');
+  // S3 signs the path exactly as sent: no normalisation, no second encoding.
+  const canonical = [ctx.method, ctx.path, query, headers, signedHeaders, ctx.get('x-amz-content-sha256')].join('\n');
+  const scope = `${date}/${region}/${service}/aws4_request`;
+  const toSign = ['AWS4-HMAC-SHA256', ctx.get('x-amz-date'), scope, createHash('sha256').update(canonical).digest('hex')].join('\n');
+  const key = hmac(hmac(hmac(hmac(`AWS4${SECRET_KEY}`, date!), region!), service!), 'aws4_request');
+  if (hmac(key, toSign).toString('hex') !== signature) {
+    throw new S3Error('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.');
+  }
+  await next();
+};
+
+/** Passes the whole key as one path segment (the router drops empty ones); fixes copy sources. */
+const keyAsOneSegment: Middleware = async (ctx, next) => {
+  const m = /^\/([^/]+)\/(.+)$/s.exec(ctx.path);
+  if (m) ctx.path = `/${m[1]}/${encodeURIComponent(safeDecode(m[2]!))}`;
+  const source = ctx.headers['x-amz-copy-source'];
+  // s3rver decodes the copy source with decodeURI; encodeURI is its exact inverse.
+  if (typeof source === 'string') ctx.req.headers['x-amz-copy-source'] = encodeURI(safeDecode(source));
+  await next();
+};
+
+async function main(): Promise<void> {
+  const [dataDir, bucketList = ''] = process.argv.slice(2);
+  if (!dataDir || !process.send) throw new Error('usage: s3-server-main.ts <dataDir> [buckets] (spawned with an IPC channel)');
+  const buckets = bucketList.split(',').filter(Boolean);
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port: 0,
+    silent: true,
+    directory: dataDir,
+    configureBuckets: buckets.map((name) => ({ name })),
+  });
+  server.store = server.context.store = new FaithfulStore(dataDir);
+  server.middleware.unshift(countRequests, verifySigV4, keyAsOneSegment);
+  const { port } = await server.run();
+
+  process.on('message', (msg: { id: number; op: 'stats' | 'reset' | 'stop' }) => {
+    if (msg.op === 'stop') process.exit(0); // the parent waits for the exit, then removes dataDir
+    if (msg.op === 'reset') Object.assign(stats, { puts: 0, bytesIn: 0, copies: 0, requests: 0 });
+    process.send?.({ id: msg.id, result: msg.op === 'stats' ? { ...stats } : null });
+  });
+  // The parent died or let go of us: never linger.
+  process.on('disconnect', () => process.exit(0));
+  process.send({ type: 'ready', port });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`s3-server-main: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
