@@ -19,12 +19,13 @@ const writeLock = (file: string, info: Partial<LockInfo>): Promise<void> =>
   writeFile(file, JSON.stringify({ hostname: os.hostname(), startedAt: new Date().toISOString(), ...info }));
 
 /** A process that stays alive until the test ends. */
-function sleeper(t: ExecutionContext): ChildProcess {
+function sleeper(t: ExecutionContext): ChildProcess & { pid: number } {
   const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e9)'], { stdio: 'ignore' });
   t.teardown(() => {
     child.kill();
   });
-  return child;
+  if (child.pid === undefined) throw new Error('could not start a child process');
+  return child as ChildProcess & { pid: number };
 }
 
 /** The pid of a process that has exited. */
@@ -175,7 +176,7 @@ test('concurrent agents in separate processes: exactly one takes over a stale lo
   const winners = lines.filter((l) => l.startsWith('won '));
   t.is(winners.length, 1);
   t.is(lines.filter((l) => l.startsWith('held ')).length, 3);
-  t.is(`won ${(await readLock(file)).pid}`, winners[0]);
+  t.is(winners[0], `won ${(await readLock(file)).pid}`);
   for (const c of children) c.stdin?.end();
   await Promise.all(children.map((c) => (c.exitCode === null ? once(c, 'exit') : undefined)));
 });
