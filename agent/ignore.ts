@@ -1,0 +1,61 @@
+// Which sync keys the agent leaves alone, on both sides: an ignored local file is not uploaded,
+// an ignored remote object is neither downloaded nor deleted. .gitignore syntax (`ignore` package).
+
+import ignore from 'ignore';
+import { TEMP_PREFIX, TRASH_DIR } from './paths.js';
+
+/** Anything that can tell whether a sync key is ignored (the scanner takes this). */
+export interface PathMatcher {
+  /** `path` is a sync key ('/'-separated, no leading '/'); `isDir` lets `foo/` patterns match the folder itself. */
+  ignores(path: string, isDir?: boolean): boolean;
+}
+
+/**
+ * The agent's own files: never synced, and a user pattern cannot un-ignore them (a `!` rule would
+ * sync half-written downloads or the trash back and forth).
+ */
+export const AGENT_IGNORES = [`${TEMP_PREFIX}*`, `${TRASH_DIR}/`] as const;
+
+/** Editor swap, backup and lock files (vim, emacs, Office, Finder, Explorer): a user `!` rule may re-include them. */
+export const EDITOR_IGNORES = ['*.swp', '*~', '4913', '~$*', '.DS_Store', 'Thumbs.db'] as const;
+
+/** Every built-in pattern (PRODUCT.md §3), besides the stateDir, which is matched by path. */
+export const BUILTIN_IGNORES: readonly string[] = [...AGENT_IGNORES, ...EDITOR_IGNORES];
+
+export interface IgnoreOptions {
+  /** The pair's `ignore` list, .gitignore syntax, applied after the editor built-ins. */
+  readonly patterns: readonly string[];
+  /**
+   * The stateDir relative to the local root ('/'-separated), when it lies inside the root.
+   * @default undefined (the stateDir is elsewhere)
+   */
+  readonly stateDirRel?: string | undefined;
+}
+
+/**
+ * Builds the pair's matcher. Matching is case-sensitive, like git on Linux: `*.tmp` does not
+ * ignore `A.TMP`.
+ */
+export function createIgnore(opts: IgnoreOptions): PathMatcher {
+  const agent = ignore({ ignorecase: false }).add([...AGENT_IGNORES]);
+  const user = ignore({ ignorecase: false }).add([...EDITOR_IGNORES, ...opts.patterns]);
+  const stateDir = normaliseRel(opts.stateDirRel);
+  return {
+    ignores(p: string, isDir = false): boolean {
+      // The root itself is never ignored; `ignore` also throws on paths it calls invalid.
+      if (p === '' || !ignore.isPathValid(p)) return false;
+      if (stateDir !== undefined && (p === stateDir || p.startsWith(`${stateDir}/`))) return true;
+      // `foo/` patterns only match a folder when the tested path ends with '/'.
+      const q = isDir ? `${p}/` : p;
+      return agent.ignores(q) || user.ignores(q);
+    },
+  };
+}
+
+/** `./.sync-agent/` -> `.sync-agent`; '' or a path outside the root -> undefined. */
+function normaliseRel(rel: string | undefined): string | undefined {
+  if (rel === undefined) return undefined;
+  const segs = rel.split('/').filter((s) => s !== '' && s !== '.');
+  if (segs.length === 0 || segs.includes('..')) return undefined;
+  return segs.join('/').normalize('NFC');
+}

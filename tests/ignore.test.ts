@@ -1,0 +1,71 @@
+// Ignore rules: the built-ins of PRODUCT.md §3, the stateDir, and user .gitignore patterns.
+
+import test from 'ava';
+import { BUILTIN_IGNORES, createIgnore } from '../agent/ignore.js';
+
+test('built-ins ignore the agent and editor files anywhere in the tree', (t) => {
+  const m = createIgnore({ patterns: [] });
+  const ignored = [
+    '.sync-agent-tmp-3f9a',
+    'deep/dir/.sync-agent-tmp-x',
+    'notes.txt.swp',
+    'a/.notes.txt.swp',
+    'draft.txt~',
+    '4913',
+    'src/4913',
+    '~$report.docx',
+    '.DS_Store',
+    'photos/.DS_Store',
+    'photos/Thumbs.db',
+    '.sync-agent-trash/20240101-000000/a.txt',
+    'sub/.sync-agent-trash/x',
+  ];
+  for (const p of ignored) t.true(m.ignores(p), p);
+  t.true(m.ignores('.sync-agent-trash', true));
+  const kept = ['notes.txt', '49130', 'a4913', 'report~.docx', 'swp', 'Thumbs.db.txt', '.sync-agent-trash', 'sync-agent-tmp-x', ''];
+  for (const p of kept) t.false(m.ignores(p), p);
+  t.true(BUILTIN_IGNORES.includes('.sync-agent-tmp-*'));
+  t.true(BUILTIN_IGNORES.includes('.sync-agent-trash/'));
+});
+
+test('the stateDir is ignored when it lies inside the root, whatever the spelling', (t) => {
+  for (const stateDirRel of ['.sync-agent', './.sync-agent/', '.sync-agent/']) {
+    const m = createIgnore({ patterns: [], stateDirRel });
+    t.true(m.ignores('.sync-agent', true), stateDirRel);
+    t.true(m.ignores('.sync-agent/manifest-docs.json'), stateDirRel);
+    t.false(m.ignores('.sync-agent-notes.txt'), stateDirRel);
+  }
+  const nested = createIgnore({ patterns: [], stateDirRel: 'var/state' });
+  t.true(nested.ignores('var/state/lock'));
+  t.false(nested.ignores('var/other'));
+  t.false(nested.ignores('state/lock'), 'anchored at the root, not matched anywhere');
+  // A stateDir outside the root (or the root itself) ignores nothing extra.
+  t.false(createIgnore({ patterns: [], stateDirRel: '../elsewhere' }).ignores('elsewhere/x'));
+  t.false(createIgnore({ patterns: [], stateDirRel: '' }).ignores('a.txt'));
+});
+
+test('user patterns: globs, folders, negation, anchoring, case', (t) => {
+  const m = createIgnore({ patterns: ['*.tmp', '!keep.tmp', 'node_modules/', '/build', '# a comment', '', 'logs/**/*.log'] });
+  t.true(m.ignores('a.tmp'));
+  t.true(m.ignores('x/y/b.tmp'));
+  t.false(m.ignores('keep.tmp'), 'negation re-includes');
+  t.false(m.ignores('A.TMP'), 'case-sensitive, like git on Linux');
+  t.true(m.ignores('node_modules', true));
+  t.true(m.ignores('node_modules/pkg/index.js'), 'everything under an ignored folder');
+  t.true(m.ignores('app/node_modules/x.js'));
+  t.false(m.ignores('node_modules'), 'a trailing-slash pattern does not match a file');
+  t.true(m.ignores('build'));
+  t.false(m.ignores('src/build'), 'a leading slash anchors at the root');
+  t.true(m.ignores('logs/2024/01/app.log'));
+  t.false(m.ignores('logs/app.txt'));
+  t.false(m.ignores('# a comment'));
+});
+
+test('a user can re-include editor files but never the agent own files', (t) => {
+  const m = createIgnore({ patterns: ['!*.swp', '!.DS_Store', '!.sync-agent-tmp-*', '!.sync-agent-trash/'], stateDirRel: '.sync-agent' });
+  t.false(m.ignores('vim.swp'));
+  t.false(m.ignores('.DS_Store'));
+  t.true(m.ignores('.sync-agent-tmp-abc'));
+  t.true(m.ignores('.sync-agent-trash/x'));
+  t.true(m.ignores('.sync-agent/lock'));
+});
