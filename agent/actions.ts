@@ -1,0 +1,171 @@
+// One handler per action kind. Each re-checks the world just before it overwrites or deletes
+// (skipping as 'stale' when it moved), then reports the base entries that really resulted.
+
+import { lstat, rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { RemoteObject, Action, BaseEntry, LocalFile, LocalBase, RemoteBase } from './types.js';
+import type { ExecutorContext, Outcome } from './executor.js';
+import { hashFile } from './hasher.js';
+import { keyToLocalPath, TRASH_DIR } from './paths.js';
+import {
+  ensureParentDirs,
+  localMoved,
+  moveFile,
+  passStamp,
+  removeEmptyParents,
+  removeQuietly,
+  setMtime,
+  statOrUndefined,
+  tempBeside,
+} from './local-fs.js';
+import { resolveConflict } from './conflict-action.js';
+
+/** The key to call the provider with (the raw listed key when it differs from the NFC path). */
+export const remoteKey = (ctx: ExecutorContext, p: string): string => ctx.rawKeys.get(p) ?? p;
+/** The absolute local file for a sync path (its real on-disk name when that differs). */
+export const localFile = (ctx: ExecutorContext, p: string): string => keyToLocalPath(ctx.root, ctx.diskNames.get(p) ?? p);
+
+export const remoteBase = (o: RemoteObject): RemoteBase => ({ token: o.token, size: o.size, ...(o.hash ? { hash: o.hash } : {}) });
+export const localBase = (f: LocalFile, hash: string): LocalBase => ({ size: f.size, mtimeMs: f.mtimeMs, ino: f.ino, hash });
+
+const stale = (reason: string): Outcome => ({ status: 'stale', reason });
+const done = (updates: Map<string, BaseEntry | null>, bytes: number, note?: string): Outcome => ({ status: 'done', updates, bytes, ...(note ? { note } : {}) });
+
+/** Re-checks the remote against what the planner saw; a reason when it moved. */
+export async function remoteMoved(ctx: ExecutorContext, p: string, expected: RemoteObject | null): Promise<string | undefined> {
+  const now = await ctx.provider.stat(remoteKey(ctx, p));
+  if (expected === null) return now ? 'a remote object appeared since the listing' : undefined;
+  if (!now) return 'the remote object disappeared since the listing';
+  return now.token === expected.token ? undefined : 'the remote object changed since the listing';
+}
+
+/** Server-side copy of the current remote version into the remote trash (deletes: trash). */
+export async function trashRemote(ctx: ExecutorContext, p: string): Promise<string> {
+  const dest = `${TRASH_DIR}/${passStamp(ctx.passTime)}/${p}`;
+  if (ctx.provider.copy) await ctx.provider.copy(remoteKey(ctx, p), dest);
+  else throw new Error(`${ctx.provider.features.name} cannot copy server-side: trash is unavailable`);
+  return dest;
+}
+
+/** Moves a local file into `<stateDir>/trash/<pair>/<stamp>/<path>`. */
+export async function trashLocal(ctx: ExecutorContext, p: string): Promise<string> {
+  const dest = path.join(ctx.stateDir, 'trash', ctx.pair, passStamp(ctx.passTime), ...p.split('/'));
+  ctx.expectEcho?.(p);
+  await moveFile(localFile(ctx, p), dest);
+  return dest;
+}
+
+/**
+ * Downloads `p` into a temp file beside the target, sets its mtime, re-checks the target, then
+ * renames into place: a reader never sees a partial file. Returns the new base of both sides.
+ */
+export async function downloadInto(
+  ctx: ExecutorContext,
+  p: string,
+  targetRel: string,
+  expectLocal: LocalFile | null,
+  opts: { trashOverwritten: boolean },
+): Promise<{ entry: BaseEntry; bytes: number } | { stale: string }> {
+  await ensureParentDirs(ctx.root, targetRel);
+  const target = keyToLocalPath(ctx.root, targetRel);
+  const temp = tempBeside(target);
+  try {
+    const got = await ctx.provider.download(remoteKey(ctx, p), temp, { signal: ctx.signal });
+    const hash = got.hash && ctx.hashAlgo === ctx.provider.features.hash ? got.hash : await hashFile(temp, ctx.hashAlgo);
+    await setMtime(temp, got.mtimeMs ?? got.uploadedMs ?? Date.now());
+    const moved = await localMoved(target, expectLocal);
+    if (moved) return { stale: moved };
+    if (expectLocal && opts.trashOverwritten) await trashLocal(ctx, targetRel);
+    ctx.expectEcho?.(targetRel);
+    await rename(temp, target);
+    const st = await lstat(target);
+    return { entry: { local: { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, hash }, remote: remoteBase(got) }, bytes: got.size };
+  } finally {
+    await removeQuietly(temp);
+  }
+}
+
+/** Uploads the local file at `p` to remote key `to`, checking both sides first. */
+export async function uploadFrom(
+  ctx: ExecutorContext,
+  local: LocalFile,
+  to: string,
+  expectRemote: RemoteObject | null,
+  opts: { trashOverwritten: boolean },
+): Promise<{ entry: BaseEntry; bytes: number } | { stale: string }> {
+  const file = localFile(ctx, local.path);
+  const lm = await localMoved(file, local);
+  if (lm) return { stale: lm };
+  const rm = await remoteMoved(ctx, to, expectRemote);
+  if (rm) return { stale: rm };
+  if (expectRemote && opts.trashOverwritten) await trashRemote(ctx, to);
+  const put = await ctx.provider.upload(remoteKey(ctx, to), file, { mtimeMs: local.mtimeMs, size: local.size, signal: ctx.signal });
+  // If the file changed while it was sent, the base keeps the stat we planned with: the next
+  // pass (or the watcher) sees it as changed and uploads it again.
+  return { entry: { local: localBase(local, local.hash ?? (await hashFile(file, ctx.hashAlgo))), remote: remoteBase(put) }, bytes: local.size };
+}
+
+export async function runAction(action: Action, ctx: ExecutorContext): Promise<Outcome> {
+  switch (action.kind) {
+    case 'upload': {
+      const r = await uploadFrom(ctx, action.local, action.path, action.expectRemote, { trashOverwritten: ctx.deletes === 'trash' });
+      if ('stale' in r) return stale(r.stale);
+      return done(new Map([[action.path, r.entry]]), r.bytes);
+    }
+    case 'download': {
+      const r = await downloadInto(ctx, action.path, action.path, action.expectLocal, { trashOverwritten: ctx.deletes === 'trash' });
+      if ('stale' in r) return stale(r.stale);
+      return done(new Map([[action.path, r.entry]]), r.bytes);
+    }
+    case 'deleteRemote': {
+      const now = await ctx.provider.stat(remoteKey(ctx, action.path));
+      if (now && now.token !== action.expectRemote.token) return stale('the remote object changed since the listing');
+      let note: string | undefined;
+      if (now) {
+        if (action.trash) note = `trashed to ${await trashRemote(ctx, action.path)}`;
+        await ctx.provider.delete(remoteKey(ctx, action.path));
+      }
+      return done(new Map([[action.path, null]]), 0, note);
+    }
+    case 'deleteLocal': {
+      const file = localFile(ctx, action.path);
+      const st = await statOrUndefined(file);
+      if (st) {
+        const moved = await localMoved(file, action.expectLocal);
+        if (moved) return stale(moved);
+      }
+      let note: string | undefined;
+      if (st) {
+        if (action.trash) note = `trashed to ${await trashLocal(ctx, action.path)}`;
+        else {
+          ctx.expectEcho?.(action.path);
+          await unlink(file);
+        }
+        await removeEmptyParents(ctx.root, ctx.diskNames.get(action.path) ?? action.path);
+      }
+      return done(new Map([[action.path, null]]), 0, note);
+    }
+    case 'moveRemote': {
+      const lm = await localMoved(localFile(ctx, action.path), action.local);
+      if (lm) return stale(lm);
+      const from = await remoteMoved(ctx, action.from, action.expectRemote);
+      if (from) return stale(from);
+      const to = await remoteMoved(ctx, action.path, null);
+      if (to) return stale(to);
+      const moved = ctx.provider.move
+        ? await ctx.provider.move(remoteKey(ctx, action.from), action.path)
+        : await copyThenDelete(ctx, action.from, action.path);
+      const entry: BaseEntry = { local: localBase(action.local, action.local.hash ?? action.expectRemote.hash ?? ''), remote: remoteBase(moved) };
+      return done(new Map<string, BaseEntry | null>([[action.from, null], [action.path, entry]]), 0, `moved from ${action.from}`);
+    }
+    case 'conflict':
+      return resolveConflict(action, ctx);
+  }
+}
+
+async function copyThenDelete(ctx: ExecutorContext, from: string, to: string): Promise<RemoteObject> {
+  if (!ctx.provider.copy) throw new Error(`${ctx.provider.features.name} cannot copy server-side`);
+  const copied = await ctx.provider.copy(remoteKey(ctx, from), to);
+  await ctx.provider.delete(remoteKey(ctx, from));
+  return copied;
+}

@@ -1,0 +1,210 @@
+// One pass for one pair, the sole sequencer: scan local, list remote, plan, guard, execute,
+// commit. The daemon's fast path (a few dirty paths) and full passes both come through here.
+
+import { mkdir, readdir } from 'node:fs/promises';
+import type { Action, ActionResult, BaseEntry, LocalSnapshot, Plan, RemoteObject, Skip } from './types.js';
+import type { PairRuntime } from './pair.js';
+import { plan as planActions } from './planner.js';
+import { checkGuards, type GuardVerdict } from './safety.js';
+import { scanLocal } from './scanner.js';
+import { buildRemoteSnapshot, inScope } from './paths.js';
+import { execute } from './executor.js';
+import { applyResults, baseSnapshot } from '../state/manifest.js';
+import { describeError } from './executor.js';
+import { listRemote, statRemote } from './remote-listing.js';
+
+export interface CycleOptions {
+  /** Only these paths (and what lies under them); undefined = a full pass. */
+  readonly scope?: ReadonlySet<string>;
+  readonly dryRun?: boolean;
+  /** Let the pass through an overridable safety guard, once. */
+  readonly force?: boolean;
+  readonly signal?: AbortSignal;
+  /** Time of the pass (trash folders, conflict names). @default new Date() */
+  readonly now?: Date;
+  readonly expectEcho?: (path: string) => void;
+  /** Called once the plan is known, with its totals (progress bars). */
+  readonly onPlan?: (totals: { files: number; bytes: number }) => void;
+  readonly onProgress?: (files: number, bytes: number) => void;
+}
+
+export interface CycleCounts {
+  uploaded: number;
+  downloaded: number;
+  deleted: number;
+  moved: number;
+  conflicts: number;
+  failed: number;
+  stale: number;
+  skipped: number;
+}
+
+export type CycleReport =
+  | { readonly kind: 'guard'; readonly verdict: Extract<GuardVerdict, { ok: false }>; readonly skips: readonly Skip[] }
+  | { readonly kind: 'dry-run'; readonly lines: readonly string[]; readonly skips: readonly Skip[] }
+  | {
+      readonly kind: 'done';
+      readonly counts: CycleCounts;
+      readonly failed: readonly Extract<ActionResult, { status: 'failed' }>[];
+      readonly skips: readonly Skip[];
+      readonly actions: number;
+    };
+
+/** The dry-run line for an action (PRODUCT.md §4). */
+export function describeAction(a: Action): string {
+  switch (a.kind) {
+    case 'upload':
+      return `upload ${a.path}`;
+    case 'download':
+      return `download ${a.path}`;
+    case 'deleteRemote':
+      return `delete-remote ${a.path}`;
+    case 'deleteLocal':
+      return `delete-local ${a.path}`;
+    case 'moveRemote':
+      return `move ${a.from} -> ${a.path}`;
+    case 'conflict':
+      return `conflict ${a.path}`;
+  }
+}
+
+const under = (p: string, roots: readonly string[]): boolean => roots.some((b) => b === '' || p === b || p.startsWith(`${b}/`));
+
+/** Drops what lies under unreadable paths: missing is not deleted. */
+function withoutBlind<V>(m: ReadonlyMap<string, V>, blind: readonly string[]): Map<string, V> {
+  if (blind.length === 0) return new Map(m);
+  return new Map([...m].filter(([p]) => !under(p, blind)));
+}
+
+function countResults(results: readonly ActionResult[], skips: number): CycleCounts {
+  const c: CycleCounts = { uploaded: 0, downloaded: 0, deleted: 0, moved: 0, conflicts: 0, failed: 0, stale: 0, skipped: skips };
+  for (const r of results) {
+    if (r.status === 'failed') c.failed++;
+    else if (r.status === 'stale') c.stale++;
+    else {
+      const k = r.action.kind;
+      if (k === 'upload') c.uploaded++;
+      else if (k === 'download') c.downloaded++;
+      else if (k === 'deleteLocal' || k === 'deleteRemote') c.deleted++;
+      else if (k === 'moveRemote') c.moved++;
+      else if (k === 'conflict' && !r.note?.startsWith('same content')) c.conflicts++;
+    }
+  }
+  return c;
+}
+
+const actionBytes = (a: Action): number =>
+  a.kind === 'upload' ? a.local.size : a.kind === 'download' ? a.remote.size : a.kind === 'conflict' ? a.local.size + a.remote.size : 0;
+
+export async function runCycle(rt: PairRuntime, opts: CycleOptions = {}): Promise<CycleReport> {
+  const { pair, provider } = rt;
+  const scope = opts.scope;
+  const base = baseSnapshot(rt.manifest);
+  const scopedBase = new Map([...base].filter(([p]) => inScope(p, scope)));
+
+  const scan = await scanLocal({
+    root: pair.local,
+    base,
+    hashAlgo: rt.hashAlgo,
+    ignore: rt.ignore,
+    symlinks: pair.symlinks,
+    scope,
+    signal: opts.signal,
+  });
+  rt.diskNames = new Map([...rt.diskNames, ...(scan.diskNames ?? new Map<string, string>())]);
+
+  let objects: RemoteObject[];
+  let listingComplete = true;
+  let listingError: string | undefined;
+  try {
+    objects = scope ? await statRemote(rt, new Set([...scope, ...scan.snapshot.keys(), ...scopedBase.keys()])) : await listRemote(rt, opts.signal);
+  } catch (e) {
+    objects = [];
+    listingComplete = false;
+    listingError = describeError(e);
+  }
+  const remote = buildRemoteSnapshot(objects);
+  if (!scope) rt.rawKeys = remote.rawKeys;
+  else for (const [p, k] of remote.rawKeys) rt.rawKeys.set(p, k);
+
+  const ignored = (p: string) => rt.ignore.ignores(p);
+  const remoteSnap = new Map([...remote.snapshot].filter(([p]) => !ignored(p) && inScope(p, scope)));
+  const skips: Skip[] = [...scan.skips, ...remote.skips.filter((s) => !ignored(s.path))];
+
+  const localCount = scope ? (scan.rootExists ? await rootEntryCount(pair.local) : 0) : scan.snapshot.size;
+  const tracked = [...base.values()].filter((e) => e.local).length;
+  const verdict = checkGuards({
+    tracked,
+    trackedRemote: [...base.values()].filter((e) => e.remote).length,
+    localRootExists: scan.rootExists,
+    localCount,
+    remoteCount: scope ? Math.max(1, remoteSnap.size) : remoteSnap.size,
+    listingComplete,
+    actions: [],
+    maxDeletePercent: pair.maxDeletePercent,
+    force: opts.force ?? false,
+  });
+  if (!verdict.ok) {
+    return { kind: 'guard', verdict: listingError ? { ...verdict, message: `${verdict.message} (${listingError})` } : verdict, skips };
+  }
+
+  const blind = scan.blind;
+  const thePlan: Plan = planActions(
+    withoutBlind(scopedBase, blind),
+    withoutBlind(scan.snapshot as LocalSnapshot, blind),
+    withoutBlind(remoteSnap, blind),
+    { direction: pair.direction, deletes: pair.deletes, canMoveRemote: provider.move !== undefined || provider.copy !== undefined },
+    scope,
+  );
+
+  const deleteVerdict = checkGuards({
+    tracked,
+    trackedRemote: [...base.values()].filter((e) => e.remote).length,
+    localRootExists: true,
+    localCount: Math.max(1, localCount),
+    remoteCount: Math.max(1, remoteSnap.size),
+    listingComplete: true,
+    actions: thePlan.actions,
+    maxDeletePercent: pair.maxDeletePercent,
+    force: opts.force ?? false,
+  });
+  if (!deleteVerdict.ok) return { kind: 'guard', verdict: deleteVerdict, skips };
+
+  if (opts.dryRun) {
+    return { kind: 'dry-run', lines: [...thePlan.actions.map(describeAction), ...skips.map((s) => `skip ${s.path}: ${s.reason}`)], skips };
+  }
+
+  if (!scan.rootExists) await mkdir(pair.local, { recursive: true }); // first run only: the guard refused otherwise
+  opts.onPlan?.({ files: thePlan.actions.length, bytes: thePlan.actions.reduce((n, a) => n + actionBytes(a), 0) });
+  const passTime = opts.now ?? new Date();
+  const results = await execute(thePlan.actions, {
+    pair: pair.name,
+    root: pair.local,
+    stateDir: rt.stateDir,
+    provider,
+    hashAlgo: rt.hashAlgo,
+    deletes: pair.deletes,
+    queue: rt.queue,
+    log: rt.log,
+    passTime,
+    rawKeys: rt.rawKeys,
+    diskNames: rt.diskNames,
+    expectEcho: opts.expectEcho,
+    onProgress: opts.onProgress,
+    signal: opts.signal,
+    retries: rt.retries,
+    retryMinMs: rt.retryMinMs,
+  });
+  rt.manifest = applyResults(rt.manifest, thePlan.baseUpdates as ReadonlyMap<string, BaseEntry | null>, results);
+  await rt.store.save(rt.manifest);
+  const failed = results.filter((r): r is Extract<ActionResult, { status: 'failed' }> => r.status === 'failed');
+  return { kind: 'done', counts: countResults(results, skips.length), failed, skips, actions: thePlan.actions.length };
+}
+
+async function rootEntryCount(root: string): Promise<number> {
+  try {
+    return (await readdir(root)).length;
+  } catch {
+    return 0;
+  }
+}

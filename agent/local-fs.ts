@@ -1,0 +1,108 @@
+// Local side effects the executor needs: just-in-time re-stat, safe folder creation (never
+// through a symlink), temp-file writes renamed into place, trash moves, and emptied-folder cleanup.
+
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, rename, rm, rmdir, utimes, copyFile, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { LocalFile } from './types.js';
+import { TEMP_PREFIX } from './paths.js';
+
+export interface StatLike {
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ino: number;
+}
+
+/** lstat that returns undefined when the path does not exist. */
+export async function statOrUndefined(file: string) {
+  try {
+    return await lstat(file);
+  } catch (e) {
+    if (isMissing(e)) return undefined;
+    throw e;
+  }
+}
+
+export const isMissing = (e: unknown): boolean =>
+  (e as NodeJS.ErrnoException)?.code === 'ENOENT' || (e as NodeJS.ErrnoException)?.code === 'ENOTDIR';
+
+export const sameStat = (a: StatLike, b: StatLike): boolean =>
+  a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino;
+
+/**
+ * Re-checks a local file against what the planner saw. Returns a reason when the world moved
+ * (the action is then skipped and re-planned), undefined when it is as expected.
+ */
+export async function localMoved(file: string, expected: LocalFile | null): Promise<string | undefined> {
+  const st = await statOrUndefined(file);
+  if (expected === null) return st ? 'a local file appeared since the scan' : undefined;
+  if (!st) return 'the local file disappeared since the scan';
+  if (!st.isFile()) return 'the local path is no longer a regular file';
+  return sameStat(st, expected) ? undefined : 'the local file changed since the scan';
+}
+
+/**
+ * Creates the parent folders of `rel` under `root`, refusing to pass through a symlink or a file
+ * (a download never writes through a link or outside the root).
+ */
+export async function ensureParentDirs(root: string, rel: string): Promise<void> {
+  const segments = rel.split('/').slice(0, -1);
+  let dir = root;
+  for (const seg of segments) {
+    dir = path.join(dir, seg);
+    const st = await statOrUndefined(dir);
+    if (st === undefined) {
+      await mkdir(dir).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EEXIST') throw e;
+      });
+      continue;
+    }
+    if (st.isSymbolicLink()) throw new Error(`${path.relative(root, dir)} is a symlink: refusing to write through it`);
+    if (!st.isDirectory()) throw new Error(`${path.relative(root, dir)} is a file where a folder is needed`);
+  }
+}
+
+/** A fresh temp name beside `target`, ignored by the scanner, the watcher and the fs provider. */
+export function tempBeside(target: string): string {
+  return path.join(path.dirname(target), `${TEMP_PREFIX}${randomBytes(6).toString('hex')}`);
+}
+
+export async function setMtime(file: string, mtimeMs: number): Promise<void> {
+  const seconds = mtimeMs / 1000;
+  await utimes(file, seconds, seconds);
+}
+
+export async function removeQuietly(file: string): Promise<void> {
+  await rm(file, { force: true }).catch(() => undefined);
+}
+
+/** Moves a file, falling back to copy + unlink across devices (trash on another mount). */
+export async function moveFile(from: string, to: string): Promise<void> {
+  await mkdir(path.dirname(to), { recursive: true });
+  try {
+    await rename(from, to);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+    await copyFile(from, to);
+    await unlink(from);
+  }
+}
+
+/** Removes folders left empty by a delete, from `rel`'s parent up to (not including) the root. */
+export async function removeEmptyParents(root: string, rel: string): Promise<void> {
+  const segments = rel.split('/').slice(0, -1);
+  while (segments.length > 0) {
+    try {
+      await rmdir(path.join(root, ...segments));
+    } catch {
+      return; // not empty (or gone): stop climbing
+    }
+    segments.pop();
+  }
+}
+
+/** UTC `YYYYMMDD-HHMMSS`, the stamp of trash folders and conflict copies. */
+export function passStamp(d: Date): string {
+  const iso = d.toISOString();
+  return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}-${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}`;
+}
