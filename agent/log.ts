@@ -51,6 +51,11 @@ export interface LoggerOptions {
    */
   level?: string;
   /**
+   * ANSI colours in pretty output.
+   * @default true when writing to stdout on a terminal
+   */
+  colorize?: boolean;
+  /**
    * Where lines go.
    * @default stdout, written synchronously so nothing is lost when the CLI exits
    */
@@ -73,7 +78,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     // progress bar, and none are lost on exit.
     const stream = pretty({
       sync: true,
-      colorize: opts.destination === undefined && process.stdout.isTTY === true,
+      colorize: opts.colorize ?? (opts.destination === undefined && process.stdout.isTTY === true),
       translateTime: 'SYS:HH:MM:ss.l',
       ignore: 'pid,hostname',
       destination: opts.destination ?? 1,
