@@ -107,10 +107,13 @@ function decideRow(
   if (isChange(l) && isChange(r) && local && remote) return meet(local, remote, policy);
 
   if (isChange(l) && local) {
+    // The other side already holds these bytes (a file recreated after a remembered delete).
+    if (remote && sameContent(local, remote) === true) return meet(local, remote, policy);
     // The other side is quiet or deleted: the change wins, unless pull forbids uploads.
     return direction === 'pull' ? NOTHING : { action: upload(local, remote) };
   }
   if (isChange(r) && remote) {
+    if (local && sameContent(local, remote) === true) return meet(local, remote, policy);
     return direction === 'push' ? NOTHING : { action: download(remote, local) };
   }
 
