@@ -172,7 +172,6 @@ test('concurrent agents in separate processes: exactly one takes over a stale lo
         }),
     ),
   );
-  t.log(lines);
   const winners = lines.filter((l) => l.startsWith('won '));
   t.is(winners.length, 1);
   t.is(lines.filter((l) => l.startsWith('held ')).length, 3);

@@ -90,7 +90,6 @@ test('concurrent writes of one pair leave one whole, valid file', async (t) => {
 
 test('the table of a healthy pair shows counts, pending work and ages', (t) => {
   const table = formatStatusTable([healthy], NOW);
-  t.log(`\n${table}`);
   const line = (label: string) => table.split('\n').find((l) => l.trimStart().startsWith(label)) ?? '';
   t.regex(table.split('\n')[0] ?? '', /^docs\s+\/home\/me\/sync <-> s3:\/\/bucket\/docs\//);
   t.regex(line('tracked files'), /12,345/);
@@ -105,7 +104,6 @@ test('the table of a healthy pair shows counts, pending work and ages', (t) => {
 
 test('the table of a troubled pair shows the guard, the error, the outage and skipped items', (t) => {
   const table = formatStatusTable([healthy, troubled], NOW);
-  t.log(`\n${table}`);
   const [, second] = table.split('\n\n');
   t.regex(second ?? '', /^photos\s+\/home\/me\/photos <-> qiniu:\/\/pics\//);
   t.regex(second ?? '', /last pass\s+GUARD/);

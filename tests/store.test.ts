@@ -118,6 +118,18 @@ test('valid JSON that is not a manifest counts as corrupt too', async (t) => {
   t.regex(recovered ?? '', /unknown version 99/);
 });
 
+test('a manifest file that says null is corrupt, not a first run', async (t) => {
+  const dir = await tmpState(t);
+  const file = manifestFile(dir, 'docs');
+  const { store } = await ManifestStore.open(opts(dir));
+  await store.save(manifestWith(2));
+  await store.save(manifestWith(3));
+  await writeFile(file, 'null');
+  const { manifest, recovered } = await ManifestStore.open(opts(dir));
+  t.deepEqual(manifest, manifestWith(2));
+  t.regex(recovered ?? '', /the document is null.*restored the last good copy/);
+});
+
 test('an unusable .bak is not restored', async (t) => {
   const dir = await tmpState(t);
   const file = manifestFile(dir, 'docs');
