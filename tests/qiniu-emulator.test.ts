@@ -147,13 +147,13 @@ test('stat, delete, move and copy answer 612, 614 and 631 like the service', asy
   await emu.seed('bkt', 'b', 'B');
   t.is((await bm.stat('bkt', 'missing')).resp.statusCode, 612);
   t.is((await bm.stat('nope', 'a')).resp.statusCode, 631);
-  t.is((await bm.move('bkt', 'a', 'bkt', 'b')).resp.statusCode, 614);
+  t.is((await bm.move('bkt', 'a', 'bkt', 'b', null)).resp.statusCode, 614);
   t.is((await bm.copy('bkt', 'a', 'bkt', 'b', { force: true })).resp.statusCode, 200);
   t.is((await emu.read('bkt', 'b'))?.toString(), 'A');
-  t.is((await bm.move('bkt', 'a', 'other', 'moved')).resp.statusCode, 200);
+  t.is((await bm.move('bkt', 'a', 'other', 'moved', null)).resp.statusCode, 200);
   t.is(await emu.read('bkt', 'a'), undefined);
   t.is((await emu.read('other', 'moved'))?.toString(), 'A');
-  t.is((await bm.move('bkt', 'a', 'bkt', 'c')).resp.statusCode, 612);
+  t.is((await bm.move('bkt', 'a', 'bkt', 'c', null)).resp.statusCode, 612);
   t.is((await bm.delete('bkt', 'b')).resp.statusCode, 200);
   t.is((await bm.delete('bkt', 'b')).resp.statusCode, 612);
 });
