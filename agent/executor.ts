@@ -74,25 +74,25 @@ async function attempt(action: Action, ctx: ExecutorContext): Promise<ActionResu
         randomize: true,
         signal: ctx.signal,
         onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
-          if (retriesLeft > 0) ctx.log.warn({ event: 'retry', pair: ctx.pair, action: action.kind, path: action.path, attempt: attemptNumber, error: describeError(error) }, 'retrying');
+          if (retriesLeft > 0) ctx.log.warn({ event: 'retry', action: action.kind, path: action.path, attempt: attemptNumber, error: describeError(error) }, 'retrying');
         },
       },
     );
     const ms = Date.now() - started;
     if (outcome.status === 'stale') {
-      ctx.log.info({ event: 'stale', pair: ctx.pair, action: action.kind, path: action.path, reason: outcome.reason }, `skipped ${action.path}: ${outcome.reason}`);
+      ctx.log.info({ event: 'stale', action: action.kind, path: action.path, reason: outcome.reason }, `skipped ${action.path}: ${outcome.reason}`);
       return { status: 'stale', action, reason: outcome.reason };
     }
     ctx.onProgress?.(1, outcome.bytes);
     ctx.log.info(
-      { event: action.kind, pair: ctx.pair, path: action.path, ...(action.kind === 'moveRemote' ? { from: action.from } : {}), bytes: outcome.bytes, ms, ...(outcome.note ? { note: outcome.note } : {}) },
+      { event: action.kind, path: action.path, ...(action.kind === 'moveRemote' ? { from: action.from } : {}), bytes: outcome.bytes, ms, ...(outcome.note ? { note: outcome.note } : {}) },
       `${action.kind} ${action.path}`,
     );
     return { status: 'done', action, updates: outcome.updates, bytes: outcome.bytes, note: outcome.note };
   } catch (e) {
     const error = describeError(e);
     ctx.onProgress?.(1, 0);
-    ctx.log.error({ event: 'failed', pair: ctx.pair, action: action.kind, path: action.path, error }, `failed ${action.kind} ${action.path}: ${error}`);
+    ctx.log.error({ event: 'failed', action: action.kind, path: action.path, error }, `failed ${action.kind} ${action.path}: ${error}`);
     return { status: 'failed', action, error };
   }
 }

@@ -3,6 +3,7 @@
 // two sides against each other alone, never by timestamps), then one rule per table row decides.
 // No I/O, no clock, no logging (Mutagen's Reconcile).
 
+import { inScope } from './paths.js';
 import { classifyLocal, classifyRemote, localBaseOf, remoteBaseOf, sameContent } from './classify.js';
 import type { LocalVerdict, RemoteVerdict } from './classify.js';
 import type {
@@ -29,12 +30,6 @@ interface Decision {
 
 const NOTHING: Decision = {};
 
-/** Whether `path` is `entry` or under it; the entry `''` covers everything. */
-export function inScope(path: string, scope: ReadonlySet<string> | undefined): boolean {
-  if (scope === undefined || scope.has('') || scope.has(path)) return true;
-  for (const entry of scope) if (path.startsWith(`${entry}/`)) return true;
-  return false;
-}
 
 /** A base entry without `undefined` keys, so entries compare and serialise cleanly. */
 function entryOf(local: LocalBase | undefined, remote: RemoteBase | undefined): BaseEntry {

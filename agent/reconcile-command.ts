@@ -2,6 +2,7 @@
 
 import { EXIT, type ExitCode } from './exit-codes.js';
 import { setup, lockAndOpen } from './setup.js';
+import { createLogger } from './log.js';
 import { runCycle, type CycleCounts, type CycleReport } from './cycle.js';
 import { createProgress } from './progress.js';
 import { writeStatus } from './status.js';
@@ -25,7 +26,8 @@ const worse = (a: ExitCode, b: ExitCode): ExitCode => (severity(b) > severity(a)
 export async function reconcileCommand(opts: ReconcileOptions): Promise<ExitCode> {
   const tty = process.stdout.isTTY === true && !opts.dryRun;
   const progress = createProgress({ tty });
-  const s = await setup({ config: opts.config, pair: opts.pair });
+  // On a terminal, pretty log lines print above the bar instead of tearing through it.
+  const s = await setup({ config: opts.config, pair: opts.pair, ...(tty ? { log: createLogger({ destination: progress.lines }) } : {}) });
   const total: CycleCounts = { uploaded: 0, downloaded: 0, deleted: 0, moved: 0, conflicts: 0, failed: 0, stale: 0, skipped: 0 };
   let code: ExitCode = EXIT.ok;
   const failures: string[] = [];

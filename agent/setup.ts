@@ -44,6 +44,7 @@ export async function lockAndOpen(s: Setup, pair: PairConfig, opts: { lock: bool
   }
   try {
     const rt = await openPair(s.config, pair, { queue: s.queue, log: s.log, env: opts.env, ...retryTuning() });
+    if (lock?.tookOver) rt.log.warn({ event: 'lock-taken-over', detail: lock.tookOver }, lock.tookOver);
     if (rt.recovered) rt.log.warn({ event: 'manifest-recovered', detail: rt.recovered }, rt.recovered);
     return { rt, ...(lock ? { lock } : {}) };
   } catch (e) {
