@@ -207,3 +207,14 @@ export function inScope(p: string, scope: ReadonlySet<string> | undefined): bool
   }
   return false;
 }
+
+/** Scope entries without those lying under another entry (`a` covers `a/b`), sorted; `''` covers all. */
+export function topmostScope(scope: Iterable<string>): string[] {
+  const all = new Set(scope);
+  if (all.has('')) return [''];
+  const covered = (p: string): boolean => {
+    for (let i = p.lastIndexOf('/'); i > 0; i = p.lastIndexOf('/', i - 1)) if (all.has(p.slice(0, i))) return true;
+    return false;
+  };
+  return [...all].filter((p) => !covered(p)).sort();
+}

@@ -10,6 +10,7 @@ import {
   inScope,
   isInside,
   keyToLocalPath,
+  topmostScope,
   localNameToKey,
   UnsafePathError,
 } from '../agent/paths.js';
@@ -137,4 +138,10 @@ test('inScope: equal, under, everything', (t) => {
   t.false(inScope('a', scope));
   t.true(inScope('anything', undefined));
   t.true(inScope('anything/at/all', new Set([''])));
+});
+
+test('topmostScope keeps only the outermost entries', (t) => {
+  t.deepEqual(topmostScope(['a/b', 'a', 'a b', 'a b/c', 'c/d.txt', 'a/b/c']), ['a', 'a b', 'c/d.txt']);
+  t.deepEqual(topmostScope(['x', '']), ['']);
+  t.deepEqual(topmostScope([]), []);
 });
