@@ -113,6 +113,8 @@ export async function runCycle(rt: PairRuntime, opts: CycleOptions = {}): Promis
   });
   rt.diskNames = new Map([...rt.diskNames, ...(scan.diskNames ?? new Map<string, string>())]);
 
+  // A first run may create the remote root (a new folder remote); later a missing root trips a guard.
+  if (Object.keys(rt.manifest.entries).length === 0 && !opts.dryRun) await provider.createRoot?.();
   let objects: RemoteObject[];
   let listingComplete = true;
   let listingError: string | undefined;

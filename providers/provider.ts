@@ -67,6 +67,12 @@ export interface RemoteProvider {
   /** Content hash (features.hash) of a remote object computed without a download, if cheap. */
   contentHash?(path: string): Promise<string>;
 
+  /**
+   * Creates the remote root if it is missing (fs: the folder). Called only on a first run (an
+   * empty manifest), so an unmounted disk is never mistaken for an empty remote later.
+   */
+  createRoot?(): Promise<void>;
+
   /** Releases sockets and handles. */
   close?(): Promise<void>;
 }
