@@ -102,16 +102,19 @@ export function resolveDomain(domain: string): string {
 export interface CallContext {
   readonly what: string;
   readonly bucket: string;
+  /** Said after a 401/403 message, when the call knows a likelier cause. */
+  readonly hint?: string;
 }
 
 /** Maps a Kodo answer that was not 200 to a ProviderError kind (protocol doc §2). */
 export function statusError(status: number, detail: string | undefined, ctx: CallContext): ProviderError {
   const said = `${status}${detail ? ` ${detail}` : ''}`;
+  const hint = ctx.hint ? `; ${ctx.hint}` : '';
   if (status === 401) {
-    return new ProviderError('auth', 'qiniu', `Qiniu rejected the access/secret key while trying to ${ctx.what} (${said}): check QINIU_ACCESS_KEY/QINIU_SECRET_KEY or the credentials file`);
+    return new ProviderError('auth', 'qiniu', `Qiniu rejected the access/secret key while trying to ${ctx.what} (${said}): check QINIU_ACCESS_KEY/QINIU_SECRET_KEY or the credentials file${hint}`);
   }
   if (status === 403) {
-    return new ProviderError('denied', 'qiniu', `Qiniu refused to ${ctx.what} (${said}): the key lacks permission on bucket "${ctx.bucket}", or this machine's clock is off`);
+    return new ProviderError('denied', 'qiniu', `Qiniu refused to ${ctx.what} (${said}): the key lacks permission on bucket "${ctx.bucket}", or this machine's clock is off${hint}`);
   }
   if (status === 631) {
     return new ProviderError('denied', 'qiniu', `Qiniu has no such bucket "${ctx.bucket}" (631) in the configured region or hosts`);

@@ -179,7 +179,10 @@ class QiniuProvider implements RemoteProvider {
     // Stat first: the token names the version; the bytes are then checked against it.
     const before = await this.stat(p);
     if (!before) throw new ProviderError('not-found', 'qiniu', `cannot ${ctx.what}: no such object`);
-    const got = await fetchToFile(this.#downloadUrl(key), destFile, this.#agents, ctx, opts);
+    const hint = this.#private
+      ? 'private downloads are signed with the secret key, and the domain must belong to this bucket'
+      : 'if the bucket is private, set "private": true on the remote';
+    const got = await fetchToFile(this.#downloadUrl(key), destFile, this.#agents, { ...ctx, hint }, opts);
     const hashDiffers = isPlainQetag(before.token) && got.qetag !== before.token;
     if (got.bytes !== before.size || hashDiffers) {
       throw new ProviderError('transient', 'qiniu', `"${key}" changed during the download (expected ${before.size} bytes, hash ${before.token}); it will be retried`);

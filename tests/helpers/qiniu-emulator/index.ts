@@ -25,6 +25,8 @@ export interface QiniuEmulatorOptions {
   readonly privateBuckets?: readonly string[];
   /** Largest listing page, to exercise marker pagination with few objects. @default 1000 */
   readonly listPageSize?: number;
+  /** How long idle keep-alive connections stay open; long values catch clients that hold sockets. @default 5000 */
+  readonly keepAliveTimeoutMs?: number;
 }
 
 export const EMULATOR_OPS = [
@@ -142,6 +144,7 @@ export async function startQiniuEmulator(opts: QiniuEmulatorOptions): Promise<Qi
     }),
   );
   const servers = [api, ...downloads];
+  for (const s of servers) s.keepAliveTimeout = opts.keepAliveTimeoutMs ?? 5000;
   const urls = await Promise.all(servers.map(listen));
   const apiUrl = urls[0] as string;
   const domains = Object.fromEntries(opts.buckets.map((b, i) => [b, urls[i + 1] as string]));
