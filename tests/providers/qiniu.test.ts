@@ -176,6 +176,25 @@ test('qiniu: an etag-v2 object lists with a token but no comparable hash, and st
   t.is(ours.hash, ours.token);
 });
 
+test('qiniu: an object replaced between stat and GET fails the download as transient', async (t) => {
+  const f = await fixture(t);
+  await f.emu.seed('bkt', 'doc.txt', 'old version');
+  const p = await f.provider();
+  const dest = path.join(f.dir, 'dest');
+  const gate = f.emu.faults.hold('download');
+  const download = p.download('doc.txt', dest);
+  download.catch(() => undefined); // awaited below
+  await gate.arrived; // the provider has its token from stat and is now fetching the bytes
+  await f.emu.seed('bkt', 'doc.txt', 'new version');
+  gate.release();
+  const err = await t.throwsAsync(download);
+  t.is(kindOf(err), 'transient');
+  t.regex(err?.message ?? '', /changed during the download/);
+  const again = await p.download('doc.txt', dest);
+  t.is(await readFile(dest, 'utf8'), 'new version');
+  t.is((await p.stat('doc.txt'))?.token, again.token);
+});
+
 test('qiniu: a failing listing page throws instead of ending the listing early', async (t) => {
   const f = await fixture(t, { listPageSize: 2 });
   for (const k of ['a', 'b', 'c', 'd', 'e']) await f.emu.seed('bkt', k, k);

@@ -40,6 +40,11 @@ export interface QiniuFaults {
   failNext(status: number, count?: number, op?: EmulatorOp): void;
   /** Delays every answer by `ms`; 0 turns it off. */
   slow(ms: number): void;
+  /**
+   * Holds the next request of `op` until `release()`: `arrived` resolves once it is waiting.
+   * Lets a test change the world at an exact point of a client's sequence of calls.
+   */
+  hold(op: EmulatorOp): { readonly arrived: Promise<void>; release(): void };
 }
 
 export interface EmulatorStats {
@@ -81,6 +86,7 @@ export async function startQiniuEmulator(opts: QiniuEmulatorOptions): Promise<Qi
   const resumable = new ResumableUploads(store, keys);
   const faults: { status: number; left: number; op?: EmulatorOp }[] = [];
   let slowMs = 0;
+  const holds: { op: EmulatorOp; arrive: () => void; released: Promise<void> }[] = [];
   const counts = { total: 0, byOp: {} as Partial<Record<EmulatorOp, number>>, byStatus: {} as Record<number, number> };
 
   const management = (req: IncomingMessage, run: (body: Buffer) => Reply) => async (): Promise<Reply> => {
@@ -119,6 +125,12 @@ export async function startQiniuEmulator(opts: QiniuEmulatorOptions): Promise<Qi
     counts.byOp[op] = (counts.byOp[op] ?? 0) + 1;
     res.on('finish', () => (counts.byStatus[res.statusCode] = (counts.byStatus[res.statusCode] ?? 0) + 1));
     if (slowMs > 0) await delay(slowMs);
+    const held = holds.findIndex((h) => h.op === op);
+    if (held >= 0) {
+      const [h] = holds.splice(held, 1);
+      h?.arrive();
+      await h?.released;
+    }
     const fault = faults.find((f) => f.left > 0 && (f.op === undefined || f.op === op));
     if (!fault) return false;
     fault.left -= 1;
@@ -157,6 +169,14 @@ export async function startQiniuEmulator(opts: QiniuEmulatorOptions): Promise<Qi
     faults: {
       failNext: (status, count = 1, op) => void faults.push({ status, left: count, ...(op ? { op } : {}) }),
       slow: (ms) => void (slowMs = ms),
+      hold(op) {
+        let arrive = (): void => undefined;
+        let release = (): void => undefined;
+        const arrived = new Promise<void>((resolve) => (arrive = resolve));
+        const released = new Promise<void>((resolve) => (release = resolve));
+        holds.push({ op, arrive, released });
+        return { arrived, release };
+      },
     },
     stats: () => ({ total: counts.total, byOp: { ...counts.byOp }, byStatus: { ...counts.byStatus } }),
     async seed(bucket, key, data, meta = {}) {
