@@ -1,0 +1,214 @@
+// The chokidar adapter on a real temp folder with real chokidar. Serial, and every wait is on a
+// condition with a generous deadline: the box is shared and inotify latency varies.
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, realpath, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import anyTest, { type TestFn } from 'ava';
+import ignore from 'ignore';
+import { Aggregator, type FlushBatch, type WatchEvent } from '../agent/aggregator.js';
+import { systemClock } from '../agent/clock.js';
+import { startWatcher, toSyncKey, type Watcher, type WatcherError } from '../agent/watcher.js';
+
+interface Ctx {
+  root: string;
+  events: WatchEvent[];
+  errors: WatcherError[];
+  /** Every key the matcher was asked about: shows which folders chokidar walked into. */
+  asked: string[];
+  watcher?: Watcher;
+}
+const test = anyTest as TestFn<Ctx>;
+
+const DEADLINE_MS = 30_000;
+
+/** Polls until `pred` holds; fails with `what` after the deadline. */
+async function waitFor(pred: () => boolean, what: string): Promise<void> {
+  const end = Date.now() + DEADLINE_MS;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const saw = (events: readonly WatchEvent[], p: string, removed: boolean) =>
+  events.some((e) => e.path === p && e.removed === removed);
+
+/** Starts the adapter the way the daemon would, with a .gitignore-style matcher. */
+async function start(
+  t: { context: Ctx },
+  patterns: string[] = [],
+  also: (ev: WatchEvent) => void = () => undefined,
+): Promise<void> {
+  const ig = ignore().add(patterns);
+  t.context.watcher = await startWatcher({
+    root: t.context.root,
+    ignore: {
+      ignores: (p, isDir) => {
+        t.context.asked.push(p);
+        return ig.ignores(isDir === true ? `${p}/` : p);
+      },
+    },
+    stateDir: path.join(t.context.root, '.sync-agent'),
+    onEvent: (ev) => {
+      t.context.events.push(ev);
+      also(ev);
+    },
+    onError: (err) => t.context.errors.push(err),
+  });
+}
+
+test.beforeEach(async (t) => {
+  const root = await realpath(await mkdtemp(path.join(os.tmpdir(), 'sync-agent-watcher-')));
+  t.context = { root, events: [], errors: [], asked: [] };
+});
+
+test.afterEach.always(async (t) => {
+  await t.context.watcher?.close();
+  await rm(t.context.root, { recursive: true, force: true });
+});
+
+test.serial('create, modify and delete produce hints with sync keys', async (t) => {
+  const { root, events } = t.context;
+  await mkdir(path.join(root, 'docs'));
+  await start(t);
+  t.deepEqual(events, [], 'ignoreInitial: files already there are not reported');
+
+  await writeFile(path.join(root, 'docs', 'a.txt'), 'one');
+  await waitFor(() => saw(events, 'docs/a.txt', false), 'the create of docs/a.txt');
+  const before = events.length;
+  await writeFile(path.join(root, 'docs', 'a.txt'), 'two, longer');
+  await waitFor(() => saw(events.slice(before), 'docs/a.txt', false), 'the modify');
+  await unlink(path.join(root, 'docs', 'a.txt'));
+  await waitFor(() => saw(events, 'docs/a.txt', true), 'the delete of docs/a.txt');
+
+  // A decomposed (NFD) name on disk is reported under its NFC key.
+  await writeFile(path.join(root, 'Cafe\u0301.txt'), 'x');
+  await waitFor(() => saw(events, 'Caf\u00e9.txt', false), 'the NFC key of an NFD name');
+  t.deepEqual(t.context.errors, []);
+});
+
+test.serial('ignored patterns, the temp prefix and the stateDir produce no hints', async (t) => {
+  const { root, events } = t.context;
+  await start(t, ['*.tmp', 'node_modules/']);
+  await writeFile(path.join(root, 'scratch.tmp'), 'x');
+  await writeFile(path.join(root, '.sync-agent-tmp-0a1b2c'), 'half a download');
+  await mkdir(path.join(root, 'node_modules', 'pkg'), { recursive: true });
+  await writeFile(path.join(root, 'node_modules', 'pkg', 'index.js'), 'x');
+  await mkdir(path.join(root, '.sync-agent'));
+  await writeFile(path.join(root, '.sync-agent', 'manifest.json'), '{}');
+  // Sentinels written after the noise: once both are seen, the noise had its chance.
+  await writeFile(path.join(root, 'sentinel-1.txt'), 'x');
+  await waitFor(() => saw(events, 'sentinel-1.txt', false), 'the first sentinel');
+  await writeFile(path.join(root, 'sentinel-2.txt'), 'x');
+  await waitFor(() => saw(events, 'sentinel-2.txt', false), 'the second sentinel');
+  t.deepEqual(
+    events.map((e) => e.path).filter((p) => !p.startsWith('sentinel-')),
+    [],
+  );
+  t.deepEqual(
+    t.context.asked.filter((p) => p.startsWith('node_modules/') || p.startsWith('.sync-agent/')),
+    [],
+    'an ignored folder and the stateDir are never walked into (no inotify watches spent)',
+  );
+  t.deepEqual(t.context.errors, []);
+});
+
+test.serial('a new nested folder is seen, and a removed folder is a remove', async (t) => {
+  const { root, events } = t.context;
+  await start(t);
+  await mkdir(path.join(root, 'a', 'b', 'c'), { recursive: true });
+  await writeFile(path.join(root, 'a', 'b', 'c', 'deep.txt'), 'x');
+  // Only the top folder is certain: chokidar reads a new folder before it watches it, so a file
+  // made in that instant can be missed. The daemon scans a flushed folder path, which covers it.
+  await waitFor(() => saw(events, 'a', false), 'the new folder a');
+  t.true(
+    events.every((e) => e.path === 'a' || e.path.startsWith('a/')),
+    'every key is relative to the root',
+  );
+
+  await rm(path.join(root, 'a'), { recursive: true });
+  await waitFor(() => saw(events, 'a', true), 'the removal of folder a');
+  t.deepEqual(t.context.errors, []);
+});
+
+/** What the daemon would see when it re-stats each flushed path: present or not. */
+interface SeenFlush {
+  readonly batch: FlushBatch;
+  readonly exists: ReadonlyMap<string, boolean>;
+}
+
+function realTimeAggregator(root: string, flushes: SeenFlush[], echoWindowMs?: number): Aggregator {
+  return new Aggregator({
+    clock: systemClock,
+    debounceMs: 200,
+    ...(echoWindowMs === undefined ? {} : { echoWindowMs }),
+    onFlush: (batch) => {
+      const exists = new Map<string, boolean>();
+      if (batch.kind === 'paths') {
+        for (const p of batch.paths) exists.set(p, existsSync(path.join(root, ...p.split('/'))));
+      }
+      flushes.push({ batch, exists });
+    },
+  });
+}
+
+const flushedAs = (flushes: readonly SeenFlush[], p: string) =>
+  flushes.flatMap((f) => (f.exists.has(p) ? [f.exists.get(p)] : []));
+
+test.serial('real time: an atomic save flushes as present, a delete as absent', async (t) => {
+  const { root } = t.context;
+  await writeFile(path.join(root, 'report.txt'), 'v1');
+  const flushes: SeenFlush[] = [];
+  const agg = realTimeAggregator(root, flushes);
+  await start(t, ['*.partial'], (ev) => agg.push(ev));
+  try {
+    // An editor's atomic save: write a side file, rename it over the original.
+    await writeFile(path.join(root, 'report.txt.partial'), 'v2, saved atomically');
+    await rename(path.join(root, 'report.txt.partial'), path.join(root, 'report.txt'));
+    await waitFor(() => flushedAs(flushes, 'report.txt').length > 0, 'the flush of report.txt');
+    t.deepEqual(flushedAs(flushes, 'report.txt'), [true], 'seen as a change, never as a delete');
+
+    await unlink(path.join(root, 'report.txt'));
+    await waitFor(() => flushedAs(flushes, 'report.txt').length > 1, 'the flush of the delete');
+    t.deepEqual(flushedAs(flushes, 'report.txt'), [true, false]);
+  } finally {
+    agg.close();
+  }
+  t.deepEqual(t.context.errors, []);
+});
+
+test.serial('real time: a download the agent writes (temp + rename) is not flushed', async (t) => {
+  const { root } = t.context;
+  const flushes: SeenFlush[] = [];
+  // A long echo window: this test must not depend on how fast a busy box delivers events.
+  const agg = realTimeAggregator(root, flushes, 60_000);
+  // An existing folder: a new one would also be flushed (as itself), so its files get scanned.
+  await mkdir(path.join(root, 'dl'));
+  await start(t, [], (ev) => agg.push(ev));
+  try {
+    // What the executor does for a download: announce, write a temp file, rename it into place.
+    agg.beginWrite('dl/file.bin');
+    const temp = path.join(root, 'dl', '.sync-agent-tmp-9f8e7d');
+    await writeFile(temp, 'downloaded bytes');
+    await rename(temp, path.join(root, 'dl', 'file.bin'));
+    agg.endWrite('dl/file.bin');
+    // A user edit in the same folder afterwards: once it is flushed, the download's events
+    // have been seen too: any re-read of the folder that finds the edit finds the download.
+    await writeFile(path.join(root, 'dl', 'user-edit.txt'), 'x');
+    await waitFor(() => flushedAs(flushes, 'dl/user-edit.txt').length > 0, 'the user edit');
+    const flushed = flushes.flatMap((f) => [...f.exists.keys()]);
+    t.deepEqual(flushed, ['dl/user-edit.txt'], 'only the user’s own change is flushed');
+  } finally {
+    agg.close();
+  }
+});
+
+test('toSyncKey maps paths under the root and refuses the rest', (t) => {
+  const root = path.resolve('/data/sync');
+  t.is(toSyncKey(root, path.join(root, 'x', 'y.txt')), 'x/y.txt');
+  t.is(toSyncKey(root, 'rel/name'), 'rel/name');
+  t.is(toSyncKey(root, root), undefined);
+  t.is(toSyncKey(root, path.resolve('/data/other/file')), undefined);
+  t.is(toSyncKey(root, path.join(root, '..sneaky')), '..sneaky');
+});
