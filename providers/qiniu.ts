@@ -94,7 +94,7 @@ class QiniuProvider implements RemoteProvider {
     return { status, data: r.data };
   }
 
-  #object(p: string, data: StatData & { fsize?: number; hash?: string }): RemoteObject {
+  #object(p: string, data: StatData): RemoteObject {
     const hash = data.hash ?? '';
     const mtimeMs = parseMtime(data['x-qn-meta']?.mtime);
     return {
@@ -118,6 +118,7 @@ class QiniuProvider implements RemoteProvider {
       const page: RemoteObject[] = [];
       for (const item of data.items) {
         const p = pathFor(this.#prefix, item.key);
+        // A key equal to the prefix (a console "folder" object) has no sync path.
         if (p !== undefined && p !== '') page.push(this.#object(p, item));
       }
       yield page;
@@ -131,6 +132,7 @@ class QiniuProvider implements RemoteProvider {
     return status === 612 ? undefined : this.#object(p, data);
   }
 
+  /** The SDK cannot cancel a transfer: `opts.signal` is honoured before it starts, then it completes. */
   async upload(p: string, srcFile: string, opts: UploadOptions): Promise<RemoteObject> {
     const key = keyFor(this.#prefix, p);
     const ctx = this.#ctx(`upload "${key}"`);
@@ -163,6 +165,7 @@ class QiniuProvider implements RemoteProvider {
       token: data.hash,
       ...(isPlainQetag(data.hash) ? { hash: data.hash } : {}),
       ...(mtimeMs !== undefined ? { mtimeMs } : {}),
+      // The answer carries no putTime; the local clock is close enough for "upload time".
       uploadedMs: Date.now(),
     };
   }

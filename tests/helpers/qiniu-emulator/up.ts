@@ -15,8 +15,7 @@ export interface Target {
   readonly key: string | null;
 }
 
-const isRefusal = (x: Target | Refusal): x is Refusal => 'status' in x;
-export { isRefusal };
+export const isRefusal = (x: Target | Refusal): x is Refusal => 'status' in x;
 
 /** Which object an upload under `policy` writes, or the service's refusal (protocol §3). */
 export function resolveTarget(store: ObjectStore, policy: PutPolicy, requestedKey: string | null): Target | Refusal {
