@@ -228,6 +228,14 @@ export class FsProvider implements RemoteProvider {
     }
   }
 
+  async createRoot(): Promise<void> {
+    try {
+      await mkdir(this.#root, { recursive: true });
+    } catch (err) {
+      throw fail(err, `creating the remote folder ${this.#root}`);
+    }
+  }
+
   /** A fresh temp name next to `file` (same folder, so the rename is atomic); creates the folder. */
   async #tempFor(file: string): Promise<string> {
     try {

@@ -38,6 +38,7 @@ export interface StartS3ServerOptions {
   readonly buckets?: readonly string[];
 }
 
+const quiet = (): void => undefined;
 const MAIN = fileURLToPath(new URL('./s3-server-main.ts', import.meta.url));
 const PROJECT_ROOT = path.resolve(path.dirname(MAIN), '..', '..');
 
@@ -97,6 +98,8 @@ export async function startS3Server(opts: StartS3ServerOptions = {}): Promise<S3
         credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
+        // Tests provoke failures on purpose; the SDK's console warnings about them are noise.
+        logger: { trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet },
       });
       return client;
     },

@@ -23,6 +23,9 @@ test('fs: a missing root folder throws, never lists as empty', async (t) => {
     const err = await t.throwsAsync(listAll(p));
     t.true(isProviderError(err) && (err.kind === 'not-found' || err.kind === 'other'));
     t.regex(err?.message ?? '', /unmounted.*mounted\?/);
+    // A first run may create it (the agent asks only when its manifest is empty).
+    await p.createRoot?.();
+    t.deepEqual((await listAll(p)).objects, []);
   } finally {
     await dir.cleanup();
   }

@@ -1,0 +1,67 @@
+// Builds the S3 SDK client for a remote: credentials only from the default AWS chain, keep-alive
+// sockets, bounded SDK retries, and the settings S3-compatible endpoints need.
+
+import http from 'node:http';
+import https from 'node:https';
+import { S3Client } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+
+export interface S3ClientOptions {
+  /** @default the region of the AWS chain (AWS_REGION, the profile), else us-east-1; us-east-1 with an endpoint */
+  readonly region?: string;
+  /** S3-compatible endpoint URL; unset means AWS. */
+  readonly endpoint?: string;
+  /** @default true with an endpoint, false for AWS */
+  readonly forcePathStyle?: boolean;
+  /** Profile in the shared AWS files; unset means the chain's default (AWS_PROFILE or "default"). */
+  readonly profile?: string;
+  /** Keep-alive sockets per client. @default 64 */
+  readonly maxSockets?: number;
+}
+
+const quiet = (): void => undefined;
+/** The SDK would warn on the console (e.g. "non-retryable streaming request"); failures reach the agent's log as ProviderErrors. */
+const SILENT = { trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet };
+
+export function createS3Client(opts: S3ClientOptions): S3Client {
+  const agent = { keepAlive: true, maxSockets: opts.maxSockets ?? 64 };
+  let chainRegion: Promise<string> | undefined;
+  return new S3Client({
+    // With an endpoint, S3-compatible stores rarely care about the region but SigV4 needs one.
+    // The chain's region is looked up once (the SDK asks for it on every request).
+    region: opts.region ?? (opts.endpoint ? 'us-east-1' : () => (chainRegion ??= regionFromChain(opts.profile))),
+    ...(opts.endpoint
+      ? {
+          endpoint: opts.endpoint,
+          forcePathStyle: opts.forcePathStyle ?? true,
+          // Default checksums send aws-chunked bodies that S3-compatible stores (s3rver, older
+          // MinIO, Kodo) store as the object bytes; only send checksums where S3 requires them.
+          requestChecksumCalculation: 'WHEN_REQUIRED',
+          responseChecksumValidation: 'WHEN_REQUIRED',
+        }
+      : { forcePathStyle: opts.forcePathStyle ?? false, followRegionRedirects: true }),
+    // Passing the profile makes the default credential chain read it (and skip env keys).
+    ...(opts.profile ? { profile: opts.profile } : {}),
+    maxAttempts: 3,
+    logger: SILENT,
+    requestHandler: new NodeHttpHandler({
+      httpAgent: new http.Agent(agent),
+      httpsAgent: new https.Agent(agent),
+      connectionTimeout: 10_000,
+      // Idle timeout: a stalled connection fails (and is retried) instead of hanging forever.
+      socketTimeout: 120_000,
+    }),
+  });
+}
+
+/** The region of the AWS chain (AWS_REGION, the profile's config file entry), else us-east-1. */
+async function regionFromChain(profile: string | undefined): Promise<string> {
+  const probe = new S3Client({ ...(profile ? { profile } : {}), logger: SILENT });
+  try {
+    return await probe.config.region();
+  } catch {
+    return 'us-east-1';
+  } finally {
+    probe.destroy();
+  }
+}

@@ -1,0 +1,297 @@
+// Amazon S3 and S3-compatible stores as the remote: paged listing, streamed GET, single PUT or
+// multipart upload, batched deletes with per-key errors, server-side copy and move.
+
+import { createWriteStream } from 'node:fs';
+import { open, stat as statFile } from 'node:fs/promises';
+import { pipeline as pipe, Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type PutObjectCommandInput,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { RemoteConfig } from '../agent/config.js';
+import type { RemoteObject } from '../agent/types.js';
+import { formatMtime, parseMtime, ProviderError, type DownloadOptions, type ProviderFeatures, type RemoteProvider, type UploadOptions } from './provider.js';
+import { createS3Client } from './s3-client.js';
+import { mapS3Error, s3KeyError, type S3ErrorContext } from './s3-errors.js';
+
+export type S3RemoteConfig = Omit<Extract<RemoteConfig, { provider: 's3' }>, 'provider'> & { readonly provider?: 's3' };
+
+/** The `s3` remote of agent.config.json plus tuning knobs (not in the config file). */
+export interface S3ProviderOptions extends S3RemoteConfig {
+  /** Bytes per multipart part; files of at least this size are uploaded multipart. @default 16 MiB */
+  readonly partSize?: number;
+  /** Parts in flight per multipart upload (memory ≈ partSize × queueSize). @default 4 */
+  readonly queueSize?: number;
+  /** Keep-alive sockets per client. @default 64 */
+  readonly maxSockets?: number;
+}
+
+const PROVIDER = 's3';
+const MIB = 1024 * 1024;
+const DELETE_BATCH = 1000;
+
+const unquote = (etag: string | undefined): string => (etag ?? '').replace(/"/g, '');
+/** A single-part ETag is the MD5 of the bytes; a multipart one (`…-N`) is not. */
+const md5Of = (token: string): string | undefined => (/^[0-9a-f]{32}$/.test(token) ? token : undefined);
+
+/** Passes exactly `size` bytes through (counting them for progress); fewer means the file changed. */
+function exactLength(size: number, onProgress: ((bytes: number) => void) | undefined, onShort: () => void): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length;
+      onProgress?.(seen);
+      done(null, chunk);
+    },
+    flush(done) {
+      if (seen === size) return done();
+      onShort();
+      done(new Error(`read ${seen} of ${size} bytes`));
+    },
+  });
+}
+
+export class S3Provider implements RemoteProvider {
+  readonly features: ProviderFeatures;
+  readonly #client: S3Client;
+  readonly #bucket: string;
+  /** The prefix without trailing slashes; '' is the whole bucket. */
+  readonly #prefix: string;
+  readonly #partSize: number;
+  readonly #queueSize: number;
+  readonly #opts: S3ProviderOptions;
+
+  constructor(opts: S3ProviderOptions) {
+    this.#opts = opts;
+    this.#bucket = opts.bucket;
+    this.#prefix = (opts.prefix ?? '').replace(/\/+$/, '');
+    this.#partSize = Math.max(opts.partSize ?? 16 * MIB, 5 * MIB);
+    this.#queueSize = opts.queueSize ?? 4;
+    this.#client = createS3Client(opts);
+    this.features = { name: PROVIDER, hash: 'md5', remoteId: `s3:${opts.endpoint ?? 'aws'}/${this.#bucket}/${this.#prefix}` };
+  }
+
+  #key(path: string): string {
+    const key = this.#prefix ? `${this.#prefix}/${path}` : path;
+    if (path === '' || Buffer.byteLength(key) > 1024) {
+      throw new ProviderError('invalid-key', PROVIDER, `"${path}" cannot be an S3 key in bucket ${this.#bucket} (empty or longer than 1024 bytes): rename it`);
+    }
+    return key;
+  }
+
+  /** Storage class and encryption for every write (PUT, multipart, copy). */
+  #writeOptions(): Pick<PutObjectCommandInput, 'StorageClass' | 'ServerSideEncryption'> {
+    return {
+      ...(this.#opts.storageClass ? { StorageClass: this.#opts.storageClass as PutObjectCommandInput['StorageClass'] } : {}),
+      ...(this.#opts.sse ? { ServerSideEncryption: this.#opts.sse } : {}),
+    };
+  }
+
+  #ctx(doing: string, path?: string): S3ErrorContext {
+    return { bucket: this.#bucket, doing, key: path, endpoint: this.#opts.endpoint };
+  }
+
+  async *list(signal?: AbortSignal): AsyncIterable<readonly RemoteObject[]> {
+    const listPrefix = this.#prefix ? `${this.#prefix}/` : '';
+    let token: string | undefined;
+    do {
+      let out;
+      try {
+        out = await this.#client.send(
+          // EncodingType url: keys holding characters XML 1.0 cannot carry still list.
+          new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: listPrefix || undefined, MaxKeys: 1000, ContinuationToken: token, EncodingType: 'url' }),
+          { abortSignal: signal },
+        );
+      } catch (err) {
+        throw mapS3Error(err, this.#ctx('listing'));
+      }
+      // Stores that ignore EncodingType do not echo it and return raw keys; S3 encodes ' ' as '+'.
+      const decode = out.EncodingType === 'url' ? (k: string) => this.#decodeKey(k) : (k: string) => k;
+      const page: RemoteObject[] = [];
+      for (const o of out.Contents ?? []) {
+        const key = o.Key === undefined ? undefined : decode(o.Key);
+        if (key === undefined || !key.startsWith(listPrefix) || key === listPrefix) continue;
+        const etag = unquote(o.ETag);
+        page.push({ path: key.slice(listPrefix.length), size: o.Size ?? 0, token: etag, hash: md5Of(etag), uploadedMs: o.LastModified?.getTime() });
+      }
+      if (page.length > 0) yield page;
+      if (out.IsTruncated && !out.NextContinuationToken) {
+        throw new ProviderError('other', PROVIDER, `listing bucket ${this.#bucket} was cut short without a continuation token; the store is not S3-compatible enough`);
+      }
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  #decodeKey(encoded: string): string {
+    try {
+      return decodeURIComponent(encoded.replace(/\+/g, ' '));
+    } catch (err) {
+      throw new ProviderError('other', PROVIDER, `bucket ${this.#bucket} listed a key that is not valid URL encoding: ${encoded}`, { cause: err });
+    }
+  }
+
+  async stat(path: string): Promise<RemoteObject | undefined> {
+    try {
+      const out = await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: this.#key(path) }));
+      const etag = unquote(out.ETag);
+      return { path, size: out.ContentLength ?? 0, token: etag, hash: md5Of(etag), mtimeMs: parseMtime(out.Metadata?.mtime), uploadedMs: out.LastModified?.getTime() };
+    } catch (err) {
+      const mapped = mapS3Error(err, this.#ctx(`stat of ${path}`, path));
+      if (mapped.kind === 'not-found') return undefined;
+      throw mapped;
+    }
+  }
+
+  async download(path: string, destFile: string, opts: DownloadOptions = {}): Promise<RemoteObject> {
+    const ctx = this.#ctx(`download of ${path}`, path);
+    let size = 0;
+    let short = false;
+    try {
+      const out = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: this.#key(path) }), { abortSignal: opts.signal });
+      size = out.ContentLength ?? 0;
+      const body = out.Body instanceof Readable ? out.Body : Readable.from([]);
+      await pipeline(body, exactLength(size, opts.onProgress, () => (short = true)), createWriteStream(destFile), { signal: opts.signal });
+      const written = (await statFile(destFile)).size;
+      if (written !== size) throw new Error(`wrote ${written} of ${size} bytes`);
+      const etag = unquote(out.ETag);
+      // The GetObject response describes exactly the version whose bytes were written.
+      return { path, size, token: etag, hash: md5Of(etag), mtimeMs: parseMtime(out.Metadata?.mtime), uploadedMs: out.LastModified?.getTime() };
+    } catch (err) {
+      if (short) throw new ProviderError('transient', PROVIDER, `download of ${path} from bucket ${this.#bucket} ended before ${size} bytes; will retry`, { cause: err });
+      throw mapS3Error(err, ctx);
+    }
+  }
+
+  async upload(path: string, srcFile: string, opts: UploadOptions): Promise<RemoteObject> {
+    const key = this.#key(path);
+    const ctx = this.#ctx(`upload of ${path}`, path);
+    const handle = await open(srcFile, 'r').catch((err: unknown) => {
+      throw new ProviderError('other', PROVIDER, `cannot read ${srcFile} for upload (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
+    });
+    let changed = false;
+    try {
+      // The size is taken from the open file, and exactly that many bytes are sent.
+      const size = (await handle.stat()).size;
+      const multipart = size >= this.#partSize;
+      // Multipart reads run ahead by up to partSize × queueSize: progress comes from the parts sent.
+      const readProgress = multipart ? undefined : opts.onProgress;
+      const body =
+        size === 0
+          ? Buffer.alloc(0)
+          : pipe(handle.createReadStream({ start: 0, end: size - 1, autoClose: false }), exactLength(size, readProgress, () => (changed = true)), () => undefined);
+      const params: PutObjectCommandInput = {
+        Bucket: this.#bucket,
+        Key: key,
+        Body: body,
+        Metadata: { mtime: formatMtime(opts.mtimeMs) },
+        ...this.#writeOptions(),
+      };
+      const etag = multipart ? await this.#putMultipart(params, opts) : await this.#putSingle(params, size, opts.signal);
+      return { path, size, token: etag, hash: md5Of(etag), mtimeMs: parseMtime(formatMtime(opts.mtimeMs)) };
+    } catch (err) {
+      if (changed) throw new ProviderError('transient', PROVIDER, `${srcFile} changed while it was being uploaded; will retry`, { cause: err });
+      throw mapS3Error(err, ctx);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async #putSingle(params: PutObjectCommandInput, size: number, signal?: AbortSignal): Promise<string> {
+    const out = await this.#client.send(new PutObjectCommand({ ...params, ContentLength: size }), { abortSignal: signal });
+    return unquote(out.ETag);
+  }
+
+  async #putMultipart(params: PutObjectCommandInput, opts: UploadOptions): Promise<string> {
+    const controller = new AbortController();
+    const upload = new Upload({ client: this.#client, params, partSize: this.#partSize, queueSize: this.#queueSize, leavePartsOnError: false, abortController: controller });
+    // lib-storage aborts the multipart upload (no orphan parts) on error and on abort.
+    const onAbort = (): void => controller.abort();
+    upload.on('httpUploadProgress', (p) => opts.onProgress?.(p.loaded ?? 0));
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const out = await upload.done();
+      return unquote(out.ETag);
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async delete(path: string): Promise<void> {
+    try {
+      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#key(path) }));
+    } catch (err) {
+      const mapped = mapS3Error(err, this.#ctx(`delete of ${path}`, path));
+      if (mapped.kind !== 'not-found') throw mapped;
+    }
+  }
+
+  async deleteMany(paths: readonly string[]): Promise<ReadonlyMap<string, ProviderError>> {
+    const failed = new Map<string, ProviderError>();
+    for (let i = 0; i < paths.length; i += DELETE_BATCH) {
+      const batch = paths.slice(i, i + DELETE_BATCH);
+      const byKey = new Map<string, string>();
+      try {
+        for (const p of batch) byKey.set(this.#key(p), p);
+        const out = await this.#client.send(
+          new DeleteObjectsCommand({ Bucket: this.#bucket, Delete: { Objects: [...byKey.keys()].map((Key) => ({ Key })), Quiet: true } }),
+        );
+        // A 200 answer can still carry per-key failures.
+        for (const e of out.Errors ?? []) {
+          const p = e.Key === undefined ? undefined : byKey.get(e.Key);
+          if (p !== undefined && e.Code !== 'NoSuchKey') failed.set(p, s3KeyError(e.Code, e.Message, this.#ctx(`delete of ${p}`, p)));
+        }
+      } catch (err) {
+        for (const p of batch) failed.set(p, mapS3Error(err, this.#ctx(`delete of ${p}`, p)));
+      }
+    }
+    return failed;
+  }
+
+  async copy(from: string, to: string): Promise<RemoteObject> {
+    // CopySource is bucket/key with each key segment URL-encoded.
+    const source = `${this.#bucket}/${this.#key(from).split('/').map(encodeURIComponent).join('/')}`;
+    try {
+      await this.#client.send(
+        new CopyObjectCommand({
+          Bucket: this.#bucket,
+          Key: this.#key(to),
+          CopySource: source,
+          MetadataDirective: 'COPY',
+          ...this.#writeOptions(),
+        }),
+      );
+    } catch (err) {
+      throw mapS3Error(err, this.#ctx(`copy of ${from} to ${to}`, from));
+    }
+    const copied = await this.stat(to);
+    if (!copied) throw new ProviderError('transient', PROVIDER, `${to} vanished right after it was copied in bucket ${this.#bucket}; will retry`);
+    return copied;
+  }
+
+  async move(from: string, to: string): Promise<RemoteObject> {
+    const moved = await this.copy(from, to);
+    await this.delete(from);
+    return moved;
+  }
+
+  async close(): Promise<void> {
+    this.#client.destroy();
+  }
+}
+
+export function createS3Provider(opts: S3ProviderOptions): RemoteProvider {
+  return new S3Provider(opts);
+}
+
+// Compile-time check (rclone's interface-check block): every capability but contentHash (S3
+// cannot hash without a download) and createRoot (a bucket is made by its owner, not by sync).
+const _s3Capabilities = {} as S3Provider satisfies Required<Omit<RemoteProvider, 'contentHash' | 'createRoot'>>;
