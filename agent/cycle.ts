@@ -48,6 +48,8 @@ export type CycleReport =
       readonly failed: readonly Extract<ActionResult, { status: 'failed' }>[];
       readonly skips: readonly Skip[];
       readonly actions: number;
+      /** Every action's result, in plan order (the daemon re-queues stale ones). */
+      readonly results: readonly ActionResult[];
     };
 
 /** The dry-run line for an action (PRODUCT.md §4). */
@@ -150,7 +152,8 @@ export async function runCycle(rt: PairRuntime, opts: CycleOptions = {}): Promis
     return { kind: 'guard', verdict: listingError ? { ...verdict, message: `${verdict.message} (${listingError})` } : verdict, skips };
   }
 
-  const blind = scan.blind;
+  // Unreadable local paths and ambiguous remote keys (twins, clashes) are never planned: missing is not deleted.
+  const blind = [...scan.blind, ...remote.blind];
   const thePlan: Plan = planActions(
     withoutBlind(scopedBase, blind),
     withoutBlind(scan.snapshot as LocalSnapshot, blind),
@@ -200,7 +203,7 @@ export async function runCycle(rt: PairRuntime, opts: CycleOptions = {}): Promis
   rt.manifest = applyResults(rt.manifest, thePlan.baseUpdates as ReadonlyMap<string, BaseEntry | null>, results);
   await rt.store.save(rt.manifest);
   const failed = results.filter((r): r is Extract<ActionResult, { status: 'failed' }> => r.status === 'failed');
-  return { kind: 'done', counts: countResults(results, skips.length), failed, skips, actions: thePlan.actions.length };
+  return { kind: 'done', counts: countResults(results, skips.length), failed, skips, actions: thePlan.actions.length, results };
 }
 
 async function rootEntryCount(root: string): Promise<number> {
