@@ -3,13 +3,11 @@
 // per path, a cap for paths that never go quiet, removes held back so an atomic save reads as a
 // change, overflow collapsing to one full pass, and the agent's own writes dropped as echoes.
 import type { Clock, TimerHandle } from './clock.js';
-
-/** Basename prefix of the agent's own temp files; must match TEMP_PREFIX in paths.ts. */
-export const AGENT_TEMP_PREFIX = '.sync-agent-tmp-';
+import { TEMP_PREFIX } from './paths.js';
 
 /** True when the last segment of a sync key is one of the agent's temp files. */
 export function isAgentTempKey(key: string): boolean {
-  return key.slice(key.lastIndexOf('/') + 1).startsWith(AGENT_TEMP_PREFIX);
+  return key.slice(key.lastIndexOf('/') + 1).startsWith(TEMP_PREFIX);
 }
 
 /** One watcher hint: `path` is a sync key ('/'-separated, relative to the root, NFC). */
@@ -19,9 +17,10 @@ export interface WatchEvent {
 }
 
 /** What the consumer receives: paths to re-stat and re-plan, or a request for a full pass. */
+// `since`: clock time of the oldest event in the batch (status shows the oldest unsynced change).
 export type FlushBatch =
-  | { readonly kind: 'paths'; readonly paths: ReadonlySet<string> }
-  | { readonly kind: 'full'; readonly reason: string };
+  | { readonly kind: 'paths'; readonly paths: ReadonlySet<string>; readonly since: number }
+  | { readonly kind: 'full'; readonly reason: string; readonly since: number };
 
 export interface AggregatorOptions {
   readonly clock: Clock;
@@ -39,6 +38,13 @@ export interface AggregatorOptions {
    */
   readonly removeHoldMs?: number;
   /**
+   * A remove quiet for at least this long rides along with a batch of non-removes being released
+   * (give or take the batching slack, debounceMs / 4), so both halves of a rename are planned in
+   * one pass and become a server-side move; a remove alone still waits for `removeHoldMs`.
+   * @default undefined (removes always wait for their own hold)
+   */
+  readonly removeRideAlongMs?: number;
+  /**
    * Past this many pending paths the batch collapses to one full pass.
    * @default 1000
    */
@@ -52,23 +58,12 @@ export interface AggregatorOptions {
   readonly onFlush: (batch: FlushBatch) => void;
 }
 
-interface Pending {
-  firstSeen: number;
-  lastSeen: number;
-  /** Whether the latest event was a remove: only then is the longer hold applied. */
-  removed: boolean;
-}
+/** `removed`: the latest event was a remove, so the longer hold applies. */
+interface Pending { firstSeen: number; lastSeen: number; removed: boolean }
 
-interface Overflow {
-  firstSeen: number;
-  lastSeen: number;
-  events: number;
-}
-
-interface Echo {
-  writers: number;
-  until: number;
-}
+interface Overflow { firstSeen: number; lastSeen: number; events: number }
+/** `writers`: beginWrite calls not yet ended; `until`: end of the echo window. */
+interface Echo { writers: number; until: number }
 
 function checkMs(name: string, value: number): number {
   if (!Number.isFinite(value) || value < 0) {
@@ -82,6 +77,7 @@ export class Aggregator {
   readonly #debounceMs: number;
   readonly #maxDelayMs: number;
   readonly #removeHoldMs: number;
+  readonly #rideAlongMs: number | undefined;
   readonly #maxPaths: number;
   readonly #echoWindowMs: number;
   /** Paths due this soon after a firing timer go out with it, so a burst becomes one batch. */
@@ -100,8 +96,11 @@ export class Aggregator {
   constructor(opts: AggregatorOptions) {
     this.#clock = opts.clock;
     this.#debounceMs = checkMs('debounceMs', opts.debounceMs);
-    this.#maxDelayMs = checkMs('maxDelayMs', opts.maxDelayMs ?? Math.max(6 * this.#debounceMs, 2000));
+    const maxDelayMs = opts.maxDelayMs ?? Math.max(6 * this.#debounceMs, 2000);
+    this.#maxDelayMs = checkMs('maxDelayMs', maxDelayMs);
     this.#removeHoldMs = checkMs('removeHoldMs', opts.removeHoldMs ?? this.#debounceMs + 1000);
+    const ride = opts.removeRideAlongMs;
+    this.#rideAlongMs = ride === undefined ? undefined : checkMs('removeRideAlongMs', ride);
     this.#maxPaths = checkMs('maxPaths', opts.maxPaths ?? 1000);
     this.#echoWindowMs = checkMs('echoWindowMs', opts.echoWindowMs ?? 2000);
     this.#slackMs = this.#debounceMs / 4;
@@ -160,9 +159,7 @@ export class Aggregator {
 
   /** Clock time of the oldest unreleased event, or undefined when nothing is pending. */
   oldestPendingSince(): number | undefined {
-    if (this.#overflow !== undefined) return this.#overflow.firstSeen;
-    for (const p of this.#pending.values()) return p.firstSeen;
-    return undefined;
+    return this.#overflow?.firstSeen ?? this.#pending.values().next().value?.firstSeen;
   }
 
   /** Releases everything now, held removes included (e.g. before a full pass or at shutdown). */
@@ -182,11 +179,8 @@ export class Aggregator {
   }
 
   #collapse(now: number): void {
-    this.#overflow = {
-      firstSeen: this.oldestPendingSince() ?? now,
-      lastSeen: now,
-      events: this.#pending.size,
-    };
+    const firstSeen = this.oldestPendingSince() ?? now;
+    this.#overflow = { firstSeen, lastSeen: now, events: this.#pending.size };
     this.#pending.clear();
     // The timer may be set for a path just dropped; reset it for the overflow alone.
     this.#cancelTimer();
@@ -200,10 +194,7 @@ export class Aggregator {
     return p.removed ? Math.max(due, p.lastSeen + this.#removeHoldMs) : due;
   }
 
-  /**
-   * When to wake up for a path. Removes wake a slack late, so a burst of deletes is gathered
-   * without ever releasing one before its hold.
-   */
+  /** Removes wake a slack late: a burst of deletes is gathered, none released before its hold. */
   #wakeAt(p: Pending): number {
     return p.removed ? this.#dueAt(p) + this.#slackMs : this.#dueAt(p);
   }
@@ -247,33 +238,34 @@ export class Aggregator {
       return {
         kind: 'full',
         reason: `more than ${this.#maxPaths} paths changed at once (${o.events} events)`,
+        since: o.firstSeen,
       };
     }
-    let anyDue = false;
-    for (const p of this.#pending.values()) {
-      if (this.#dueAt(p) <= now) {
-        anyDue = true;
-        break;
-      }
-    }
-    if (!anyDue) return undefined;
+    if (![...this.#pending.values()].some((p) => this.#dueAt(p) <= now)) return undefined;
     const changed: string[] = [];
     const removed: string[] = [];
     for (const [path, p] of this.#pending) {
       if (!p.removed && this.#dueAt(p) <= now + this.#slackMs) changed.push(path);
-      else if (p.removed && this.#dueAt(p) <= now) removed.push(path);
     }
-    for (const path of changed) this.#pending.delete(path);
-    for (const path of removed) this.#pending.delete(path);
-    return { kind: 'paths', paths: new Set([...changed, ...removed]) };
+    const ride = this.#rideAlongMs;
+    for (const [path, p] of this.#pending) {
+      if (!p.removed) continue;
+      // The other half of a rename: quiet long enough that it is not an atomic save in progress.
+      const rides =
+        ride !== undefined && changed.length > 0 && p.lastSeen + ride <= now + this.#slackMs;
+      if (rides || this.#dueAt(p) <= now) removed.push(path);
+    }
+    let since = now;
+    for (const path of [...changed, ...removed]) {
+      since = Math.min(since, this.#pending.get(path)?.firstSeen ?? now);
+      this.#pending.delete(path);
+    }
+    return { kind: 'paths', paths: new Set([...changed, ...removed]), since };
   }
 
   #rescheduleRemaining(): void {
-    if (this.#overflow !== undefined) {
-      this.#schedule(this.#overflowDue(this.#overflow));
-      return;
-    }
-    let at = Infinity;
+    // Nothing is pending per path while collapsed, so at most one of the two terms applies.
+    let at = this.#overflow === undefined ? Infinity : this.#overflowDue(this.#overflow);
     for (const p of this.#pending.values()) at = Math.min(at, this.#wakeAt(p));
     if (at !== Infinity) this.#schedule(at);
   }

@@ -103,6 +103,47 @@ test('paths due together go out in one batch, changes before removes', (t) => {
   t.deepEqual(paths(flushes[0]), ['a-changed.txt', 'b-removed.txt']);
 });
 
+test('with removeRideAlongMs, both halves of a rename go out in one batch', (t) => {
+  const { clock, agg, flushes, paths } = setup({ removeRideAlongMs: 500 });
+  agg.push({ path: 'old-name.txt', removed: true });
+  agg.push({ path: 'new-name.txt', removed: false });
+  clock.advance(10_000);
+  t.deepEqual(
+    flushes.map((f) => [f.at, paths(f)]),
+    [[500, ['new-name.txt', 'old-name.txt']]],
+  );
+});
+
+test('a remove too fresh to ride along, or with nothing to ride on, waits for its hold', (t) => {
+  const { clock, agg, flushes, paths } = setup({ removeRideAlongMs: 500 });
+  agg.push({ path: 'other.txt', removed: false });
+  clock.advance(400);
+  agg.push({ path: 'saving.txt', removed: true }); // an atomic save may still be under way
+  clock.advance(10_000);
+  t.deepEqual(
+    flushes.map((f) => [f.at, paths(f)]),
+    [
+      [500, ['other.txt']],
+      [400 + 1500 + 125, ['saving.txt']],
+    ],
+  );
+});
+
+test('each batch says since when its oldest change has waited', (t) => {
+  const { clock, start, agg, flushes, paths } = setup({ maxPaths: 3 });
+  agg.push({ path: 'a', removed: false });
+  clock.advance(100);
+  agg.push({ path: 'b', removed: false });
+  clock.advance(10_000);
+  t.deepEqual(paths(flushes[0]), ['a', 'b'], 'b is due within the slack of a');
+  t.is(flushes[0]?.batch.since, start, 'since a’s first event');
+  clock.advance(1000);
+  for (const p of ['w', 'x', 'y', 'z']) agg.push({ path: p, removed: false });
+  clock.advance(10_000);
+  t.is(flushes[1]?.batch.kind, 'full');
+  t.is(flushes[1]?.batch.since, start + 11_100);
+});
+
 test('1,000 files created within 50 ms are flushed in at most 3 batches, all of them', (t) => {
   for (const removed of [false, true]) {
     const { clock, agg, flushes, paths } = setup();
@@ -230,8 +271,13 @@ test('property: every path is flushed eventually; quiet times and holds are kept
     removed: fc.boolean(),
     gap: fc.integer({ min: 0, max: 2500 }),
   });
+  const scenario = fc.record({
+    events: fc.array(event, { maxLength: 60 }),
+    debounceMs: fc.integer({ min: 0, max: 2000 }),
+    rideAlong: fc.boolean(),
+  });
   fc.assert(
-    fc.property(fc.array(event, { maxLength: 60 }), fc.integer({ min: 0, max: 2000 }), (events, debounceMs) => {
+    fc.property(scenario, ({ events, debounceMs, rideAlong }) => {
       const clock = new FakeClock();
       const removeHoldMs = debounceMs + 1000;
       const maxDelayMs = Math.max(6 * debounceMs, 2000);
@@ -241,17 +287,25 @@ test('property: every path is flushed eventually; quiet times and holds are kept
       const agg = new Aggregator({
         clock,
         debounceMs,
+        ...(rideAlong ? { removeRideAlongMs: debounceMs } : {}),
         onFlush: (batch) => {
           if (batch.kind !== 'paths') throw new Error('no overflow with 5 paths');
+          const latest = [...batch.paths].map((p) => open.get(p));
+          const hasChange = latest.some((l) => l?.removed === false);
           for (const p of batch.paths) {
             const last = open.get(p);
             if (last === undefined) throw new Error(`${p} flushed with no event pending`);
-            if (last.removed && clock.now() - last.at < removeHoldMs) {
-              throw new Error(`remove of ${p} released ${clock.now() - last.at} ms after it`);
+            const waited = clock.now() - last.at;
+            // A remove waits for its hold, or (riding along with a change) for the ride-along time.
+            const minWait = rideAlong && hasChange ? debounceMs - slack : removeHoldMs;
+            if (last.removed && waited < minWait) {
+              throw new Error(`remove of ${p} released ${waited} ms after it`);
             }
-            const quiet = clock.now() - last.at >= debounceMs - slack;
             const capped = clock.now() - last.first >= maxDelayMs - slack;
-            if (!quiet && !capped) throw new Error(`${p} released while still changing`);
+            if (waited < debounceMs - slack && !capped) {
+              throw new Error(`${p} released while still changing`);
+            }
+            if (batch.since > last.first) throw new Error(`since is later than ${p}'s first event`);
             open.delete(p);
           }
         },
@@ -265,7 +319,7 @@ test('property: every path is flushed eventually; quiet times and holds are kept
       clock.advance(1_000_000);
       return open.size === 0 && agg.pendingCount() === 0 && clock.pendingTimers === 0;
     }),
-    { numRuns: 300 },
+    { numRuns: 500 },
   );
   t.pass();
 });
