@@ -27,7 +27,7 @@ export async function setup(opts: { config: string; pair?: string; log?: Logger 
 }
 
 /** Errors raised while opening a pair that are the user's to fix (exit 2), not a crash. */
-const USAGE_ERRORS = new Set(['QiniuCredentialsError', 'ManifestMismatchError', 'ConfigError']);
+const USAGE_ERRORS = new Set(['QiniuCredentialsError', 'QiniuConfigError', 'ManifestMismatchError', 'ConfigError']);
 
 export const lockFile = (config: AgentConfig, pair: PairConfig): string => path.join(config.stateDir, `${pair.name}.lock`);
 
