@@ -39,17 +39,36 @@ export async function remoteMoved(ctx: ExecutorContext, p: string, expected: Rem
   return now.token === expected.token ? undefined : 'the remote object changed since the listing';
 }
 
+/** Most `-N` stamp folders tried for one path before trashing fails. @default 1000 */
+const MAX_TRASH_SUFFIX = 1000;
+
+/**
+ * The first trash stamp folder (`<stamp>`, then `<stamp>-2`, `-3`…) where `p` is free: two
+ * trashes of one path within a second (fast passes) must not overwrite the first version.
+ */
+async function freeTrashStamp(ctx: ExecutorContext, p: string, taken: (stamp: string) => Promise<boolean>): Promise<string> {
+  const stamp = passStamp(ctx.passTime);
+  for (let n = 1; n <= MAX_TRASH_SUFFIX; n++) {
+    const candidate = n === 1 ? stamp : `${stamp}-${n}`;
+    if (!(await taken(candidate))) return candidate;
+  }
+  throw new Error(`no free trash folder for ${p} at ${stamp}: empty the trash`);
+}
+
 /** Server-side copy of the current remote version into the remote trash (deletes: trash). */
 export async function trashRemote(ctx: ExecutorContext, p: string): Promise<string> {
-  const dest = `${TRASH_DIR}/${passStamp(ctx.passTime)}/${p}`;
-  if (ctx.provider.copy) await ctx.provider.copy(remoteKey(ctx, p), dest);
-  else throw new Error(`${ctx.provider.features.name} cannot copy server-side: trash is unavailable`);
+  const copy = ctx.provider.copy?.bind(ctx.provider);
+  if (!copy) throw new Error(`${ctx.provider.features.name} cannot copy server-side: trash is unavailable`);
+  const stamp = await freeTrashStamp(ctx, p, async (s) => (await ctx.provider.stat(`${TRASH_DIR}/${s}/${p}`)) !== undefined);
+  const dest = `${TRASH_DIR}/${stamp}/${p}`;
+  await copy(remoteKey(ctx, p), dest);
   return dest;
 }
 
 /** Moves a local file into `<stateDir>/trash/<pair>/<stamp>/<path>`. */
 export async function trashLocal(ctx: ExecutorContext, p: string): Promise<string> {
-  const dest = path.join(ctx.stateDir, 'trash', ctx.pair, passStamp(ctx.passTime), ...p.split('/'));
+  const at = (stamp: string): string => path.join(ctx.stateDir, 'trash', ctx.pair, stamp, ...p.split('/'));
+  const dest = at(await freeTrashStamp(ctx, p, async (s) => (await statOrUndefined(at(s))) !== undefined));
   ctx.expectEcho?.(p);
   await moveFile(localFile(ctx, p), dest);
   return dest;
