@@ -36,6 +36,34 @@ program
     process.exitCode = await statusCommand({ config: opts.config ?? program.opts<{ config: string }>().config, json: opts.json ?? false });
   });
 
+const trash = program.command('trash').description('versions kept by deletes: "trash", on both sides');
+// Options the main program also defines are parsed into it when given after the subcommand.
+const configOf = (opts: { config?: string }): string => opts.config ?? program.opts<{ config: string }>().config;
+const pairOf = (opts: { pair?: string }): string | undefined => opts.pair ?? program.opts<{ pair?: string }>().pair;
+trash
+  .command('list')
+  .description('list trashed versions: side, stamp, path, size')
+  .option('-c, --config <file>', 'config file')
+  .option('--pair <name>', 'only this pair')
+  .option('--json', 'print JSON instead of a table')
+  .action(async (opts: { config?: string; pair?: string; json?: boolean }) => {
+    const { trashListCommand } = await import('./trash-command.js');
+    process.exitCode = await trashListCommand({ config: configOf(opts), pair: pairOf(opts), json: opts.json ?? false });
+  });
+trash
+  .command('restore <path>')
+  .description('put the newest (or --from) trashed version of <path> back on its side; never overwrites')
+  .option('-c, --config <file>', 'config file')
+  .option('--pair <name>', 'the pair (needed when there are several)')
+  .option('--from <stamp>', 'the version trashed at this stamp (YYYYMMDD-HHMMSS)')
+  .option('--side <side>', 'only look in the local or the remote trash')
+  .option('--to <path>', 'restore under this path instead')
+  .action(async (p: string, opts: { config?: string; pair?: string; from?: string; side?: string; to?: string }) => {
+    if (opts.side !== undefined && opts.side !== 'local' && opts.side !== 'remote') throw new ExitError(EXIT.usage, `--side ${opts.side}: use local or remote`);
+    const { trashRestoreCommand } = await import('./trash-command.js');
+    process.exitCode = await trashRestoreCommand({ config: configOf(opts), path: p, pair: pairOf(opts), from: opts.from, side: opts.side, to: opts.to });
+  });
+
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
