@@ -40,8 +40,11 @@ const MIB = 1024 * 1024;
 const DELETE_BATCH = 1000;
 
 const unquote = (etag: string | undefined): string => (etag ?? '').replace(/"/g, '');
-/** A single-part ETag is the MD5 of the bytes; a multipart one (`…-N`) is not. */
-const md5Of = (token: string): string | undefined => (/^[0-9a-f]{32}$/.test(token) ? token : undefined);
+/**
+ * A single-part ETag is the MD5 of the bytes; a multipart one (`…-N`) is not, nor is the ETag of
+ * an SSE-KMS object (rclone's rule).
+ */
+const md5Of = (token: string, sse?: string): string | undefined => (/^[0-9a-f]{32}$/.test(token) && !sse?.startsWith('aws:kms') ? token : undefined);
 
 /** Passes exactly `size` bytes through (counting them for progress); fewer means the file changed. */
 function exactLength(size: number, onProgress: ((bytes: number) => void) | undefined, onShort: () => void): Transform {
@@ -121,7 +124,7 @@ export class S3Provider implements RemoteProvider {
         const key = o.Key === undefined ? undefined : decode(o.Key);
         if (key === undefined || !key.startsWith(listPrefix) || key === listPrefix) continue;
         const etag = unquote(o.ETag);
-        page.push({ path: key.slice(listPrefix.length), size: o.Size ?? 0, token: etag, hash: md5Of(etag), uploadedMs: o.LastModified?.getTime() });
+        page.push({ path: key.slice(listPrefix.length), size: o.Size ?? 0, token: etag, hash: md5Of(etag, this.#opts.sse), uploadedMs: o.LastModified?.getTime() });
       }
       if (page.length > 0) yield page;
       if (out.IsTruncated && !out.NextContinuationToken) {
@@ -143,7 +146,7 @@ export class S3Provider implements RemoteProvider {
     try {
       const out = await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: this.#key(path) }));
       const etag = unquote(out.ETag);
-      return { path, size: out.ContentLength ?? 0, token: etag, hash: md5Of(etag), mtimeMs: parseMtime(out.Metadata?.mtime), uploadedMs: out.LastModified?.getTime() };
+      return { path, size: out.ContentLength ?? 0, token: etag, hash: md5Of(etag, out.ServerSideEncryption), mtimeMs: parseMtime(out.Metadata?.mtime), uploadedMs: out.LastModified?.getTime() };
     } catch (err) {
       const mapped = mapS3Error(err, this.#ctx(`stat of ${path}`, path));
       if (mapped.kind === 'not-found') return undefined;
@@ -164,7 +167,7 @@ export class S3Provider implements RemoteProvider {
       if (written !== size) throw new Error(`wrote ${written} of ${size} bytes`);
       const etag = unquote(out.ETag);
       // The GetObject response describes exactly the version whose bytes were written.
-      return { path, size, token: etag, hash: md5Of(etag), mtimeMs: parseMtime(out.Metadata?.mtime), uploadedMs: out.LastModified?.getTime() };
+      return { path, size, token: etag, hash: md5Of(etag, out.ServerSideEncryption), mtimeMs: parseMtime(out.Metadata?.mtime), uploadedMs: out.LastModified?.getTime() };
     } catch (err) {
       if (short) throw new ProviderError('transient', PROVIDER, `download of ${path} from bucket ${this.#bucket} ended before ${size} bytes; will retry`, { cause: err });
       throw mapS3Error(err, ctx);
@@ -196,7 +199,7 @@ export class S3Provider implements RemoteProvider {
         ...this.#writeOptions(),
       };
       const etag = multipart ? await this.#putMultipart(params, opts) : await this.#putSingle(params, size, opts.signal);
-      return { path, size, token: etag, hash: md5Of(etag), mtimeMs: parseMtime(formatMtime(opts.mtimeMs)) };
+      return { path, size, token: etag, hash: md5Of(etag, this.#opts.sse), mtimeMs: parseMtime(formatMtime(opts.mtimeMs)) };
     } catch (err) {
       if (changed) throw new ProviderError('transient', PROVIDER, `${srcFile} changed while it was being uploaded; will retry`, { cause: err });
       throw mapS3Error(err, ctx);

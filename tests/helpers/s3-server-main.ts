@@ -33,14 +33,8 @@ interface StoreBase {
   getMetadata(bucket: string, key: string): Promise<Metadata>;
   putMetadata(bucket: string, key: string, metadata: Metadata, md5?: string): Promise<void>;
 }
-interface KoaContext {
-  method: string;
-  path: string;
-  querystring: string;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly req: import('node:http').IncomingMessage;
-  get(name: string): string;
-}
+interface KoaContext { method: string; path: string; querystring: string; readonly headers: Record<string, string | string[] | undefined>;
+  readonly req: import('node:http').IncomingMessage; get(name: string): string }
 type Middleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
 interface S3rverApp { middleware: Middleware[]; store: StoreBase; context: { store: StoreBase }; run(): Promise<{ port: number }> }
 
@@ -50,10 +44,7 @@ const FilesystemStore = require('s3rver/lib/stores/filesystem.js') as new (root:
 const S3Object = require('s3rver/lib/models/object.js') as new (b: string, k: string, c: null, m: Metadata) => S3ObjectLike;
 const S3Error = require('s3rver/lib/models/error.js') as new (code: string, message: string, detail?: object) => Error;
 
-const ACCESS_KEY = 'S3RVER';
-const SECRET_KEY = 'S3RVER';
-const OBJECTS = '_objects';
-
+const [ACCESS_KEY, SECRET_KEY, OBJECTS] = ['S3RVER', 'S3RVER', '_objects'];
 const byteOrder = (a: Buffer, b: Buffer): number => Buffer.compare(a, b);
 
 /** Streams `content` into `dest` through a temp file; returns its size and md5 (hex). */
@@ -80,8 +71,11 @@ async function writeAtomically(content: Readable | Buffer, dest: string): Promis
 }
 
 class FaithfulStore extends FilesystemStore {
-  /** bucket → keys sorted in UTF-8 byte order (loaded from disk once, kept up to date). */
-  #index = new Map<string, { key: string; bytes: Buffer }[]>();
+  /**
+   * bucket → keys sorted in UTF-8 byte order, loaded from disk once and kept up to date. The
+   * promise is stored, not the array, so concurrent first requests share one load.
+   */
+  #index = new Map<string, Promise<{ key: string; bytes: Buffer }[]>>();
 
   override getResourcePath(bucket: string, key: string | undefined, resource: string): string {
     // Bucket-level resources (uploads, cors) keep s3rver's layout; `key` may arrive as a number
@@ -91,19 +85,20 @@ class FaithfulStore extends FilesystemStore {
     return path.join(this.rootDirectory, bucket, OBJECTS, digest, resource);
   }
 
-  async #keys(bucket: string): Promise<{ key: string; bytes: Buffer }[]> {
-    let keys = this.#index.get(bucket);
-    if (!keys) {
-      keys = [];
-      const dir = path.join(this.rootDirectory, bucket, OBJECTS);
-      for (const name of await readdir(dir).catch(() => [])) {
-        const key = await readFile(path.join(dir, name, 'key'), 'utf8').catch(() => undefined);
-        if (key !== undefined) keys.push({ key, bytes: Buffer.from(key) });
-      }
-      keys.sort((a, b) => byteOrder(a.bytes, b.bytes));
-      this.#index.set(bucket, keys);
-    }
+  #keys(bucket: string): Promise<{ key: string; bytes: Buffer }[]> {
+    const keys = this.#index.get(bucket) ?? this.#load(bucket);
+    this.#index.set(bucket, keys);
     return keys;
+  }
+
+  async #load(bucket: string): Promise<{ key: string; bytes: Buffer }[]> {
+    const keys: { key: string; bytes: Buffer }[] = [];
+    const dir = path.join(this.rootDirectory, bucket, OBJECTS);
+    for (const name of await readdir(dir).catch(() => [])) {
+      const key = await readFile(path.join(dir, name, 'key'), 'utf8').catch(() => undefined);
+      if (key !== undefined) keys.push({ key, bytes: Buffer.from(key) });
+    }
+    return keys.sort((a, b) => byteOrder(a.bytes, b.bytes));
   }
 
   async #remember(bucket: string, key: string, present: boolean): Promise<void> {
