@@ -3,13 +3,12 @@
 import test from 'ava';
 import { mkdir, readFile, readdir, rm, stat, writeFile, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { startS3Server, type S3Server } from './helpers/s3-server.js';
-import { tmpDir } from './helpers/tmp.js';
-import { runCli, testEnv, writeConfig, summaryOf, type CliResult } from './helpers/cli.js';
+import { readTree, tmpDir } from './helpers/tmp.js';
+import { runCli, writeConfig, summaryOf } from './helpers/cli.js';
+import { createWorld, eventPaths, type World } from './helpers/world.js';
 
 let server: S3Server;
-let bucketSeq = 0;
 
 test.before(async () => {
   server = await startS3Server();
@@ -18,74 +17,9 @@ test.after.always(async () => {
   await server?.stop();
 });
 
-interface World {
-  dir: string;
-  local: string;
-  bucket: string;
-  run: (...args: string[]) => Promise<CliResult>;
-  put: (key: string, body: string | Buffer) => Promise<void>;
-  get: (key: string) => Promise<Buffer | undefined>;
-  del: (key: string) => Promise<void>;
-  keys: () => Promise<string[]>;
-  cleanup: () => Promise<void>;
-}
-
-async function world(pairOverrides: Record<string, unknown> = {}, remoteOverrides: Record<string, unknown> = {}): Promise<World> {
-  const tmp = await tmpDir('e2e-');
-  const bucket = `e2e-${process.pid}-${++bucketSeq}`;
-  await server.createBucket(bucket);
-  const local = path.join(tmp.path, 'local');
-  await mkdir(local, { recursive: true });
-  await writeConfig(tmp.path, {
-    stateDir: '.state',
-    concurrency: 4,
-    pairs: [
-      {
-        name: 'main',
-        local: './local',
-        remote: { provider: 's3', bucket, prefix: 'data', endpoint: server.endpoint, region: 'us-east-1', ...remoteOverrides },
-        direction: 'both',
-        deletes: 'propagate',
-        ...pairOverrides,
-      },
-    ],
-  });
-  const client = server.client();
-  const prefix = 'data/';
-  return {
-    dir: tmp.path,
-    local,
-    bucket,
-    run: (...args) => runCli(args.length ? args : ['--reconcile'], { cwd: tmp.path, env: testEnv(server.env) }),
-    put: async (key, body) => void (await client.send(new PutObjectCommand({ Bucket: bucket, Key: prefix + key, Body: body }))),
-    get: async (key) => {
-      try {
-        const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: prefix + key }));
-        return Buffer.from(await r.Body!.transformToByteArray());
-      } catch {
-        return undefined;
-      }
-    },
-    del: async (key) => void (await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: prefix + key }))),
-    keys: async () => {
-      const r = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
-      return (r.Contents ?? []).map((o) => o.Key!.slice(prefix.length)).sort();
-    },
-    cleanup: tmp.cleanup,
-  };
-}
-
-async function tree(root: string, rel = ''): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const e of await readdir(path.join(root, rel), { withFileTypes: true })) {
-    const p = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory()) Object.assign(out, await tree(root, p));
-    else out[p] = await readFile(path.join(root, p), 'utf8');
-  }
-  return out;
-}
-
-const events = (r: CliResult, kind: string) => r.logs.filter((l) => l.event === kind).map((l) => l.path as string).sort();
+const world = (pair: Record<string, unknown> = {}, remote: Record<string, unknown> = {}): Promise<World> => createWorld(server, { pair, remote });
+const tree = (root: string): Promise<Record<string, string>> => readTree(root);
+const events = eventPaths;
 
 test('uploads a tree byte-exact, then a second pass transfers nothing', async (t) => {
   const w = await world();
