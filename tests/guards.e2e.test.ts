@@ -117,6 +117,28 @@ test('deletes at the limit, or a single delete, go through', async (t) => {
   t.deepEqual(await w.keys(), ['c.txt', 'sub/d.txt']);
 });
 
+test('renames are moves, not deletes: renaming most files passes the guard', async (t) => {
+  const w = await synced(t);
+  await mkdir(path.join(w.local, 'renamed'));
+  for (const f of ['a.txt', 'b.txt', 'c.txt']) await rename(path.join(w.local, f), path.join(w.local, 'renamed', f));
+  const r = await w.run();
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(await w.keys(), ['renamed/a.txt', 'renamed/b.txt', 'renamed/c.txt', 'sub/d.txt']);
+  t.is(r.logs.filter((l) => l.event === 'moveRemote').length, 3);
+});
+
+test('a missing local root is created on a first run only', async (t) => {
+  const w = await createWorld(server);
+  t.teardown(() => w.cleanup());
+  await rm(w.local, { recursive: true });
+  await w.put('from-remote.txt', 'hello');
+  const r = await w.run();
+  t.is(r.code, 0, r.stderr);
+  t.is(summaryOf(r), 'uploaded 0, downloaded 1, deleted 0, conflicts 0, failed 0');
+  await rm(w.local, { recursive: true });
+  await assertGuarded(t, w, /does not exist but the manifest tracks 1 file/);
+});
+
 test('--force lets an overridable guard through once; the next excess trips it again', async (t) => {
   const w = await synced(t);
   for (const f of ['a.txt', 'b.txt', 'c.txt']) await rm(path.join(w.local, f));

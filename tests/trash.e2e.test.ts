@@ -256,3 +256,19 @@ test('a version trashed in the same second as an earlier one never overwrites it
   t.is(back.code, 0, back.stderr);
   t.is((await w.get('same.txt'))?.toString(), 'the real version');
 });
+
+test('fs remote: remote versions are trashed inside the remote folder, listed and restored', async (t) => {
+  const w = await synced(t, { 'n.txt': 'nas bytes', 'o.txt': 'o' }, { fsRemote: true });
+  await rm(path.join(w.local, 'n.txt'));
+  t.is((await w.run()).code, 0);
+  const [trashed] = await remoteTrash(w);
+  t.regex(trashed ?? '', /^\d{8}-\d{6}\/n\.txt$/);
+  t.is((await w.get(`${TRASH}/${trashed}`))?.toString(), 'nas bytes');
+  const listed = await trashList(t, w);
+  t.deepEqual(listed.map((v) => [v.side, v.path, v.size]), [['remote', 'n.txt', 9]]);
+  t.is(summaryOf(await w.run()), 'uploaded 0, downloaded 0, deleted 0, conflicts 0, failed 0', 'the trash is not synced');
+  const back = await w.run('trash', 'restore', 'n.txt');
+  t.is(back.code, 0, back.stderr);
+  t.is(summaryOf(await w.run()), 'uploaded 0, downloaded 1, deleted 0, conflicts 0, failed 0');
+  t.is(await readFile(path.join(w.local, 'n.txt'), 'utf8'), 'nas bytes');
+});
