@@ -23,6 +23,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { multipartUploads } from './s3-multipart-uploads.js';
 
 /* The parts of s3rver (CommonJS, untyped) this file touches. */
 type Metadata = Record<string, string | number | undefined>;
@@ -279,7 +280,7 @@ async function main(): Promise<void> {
     configureBuckets: buckets.map((name) => ({ name })),
   });
   server.store = server.context.store = new FaithfulStore(dataDir);
-  server.middleware.unshift(countRequests, verifySigV4, keyAsOneSegment);
+  server.middleware.unshift(countRequests, verifySigV4, multipartUploads(server.store), keyAsOneSegment);
   const { port } = await server.run();
 
   process.on('message', (msg: { id: number; op: 'stats' | 'reset' | 'stop' }) => {
