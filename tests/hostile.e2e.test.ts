@@ -4,7 +4,7 @@
 // skipped and reported (summary `skipped`, `sync-agent status`), and nothing is deleted for it.
 
 import test, { type ExecutionContext } from 'ava';
-import { chmod, chown, lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startS3Server, type S3Server } from './helpers/s3-server.js';
 import { summaryOf, type CliResult } from './helpers/cli.js';
@@ -199,4 +199,40 @@ test('unreadable files and folders (agent run as nobody): skipped and reported, 
   t.is(summaryOf(healed), 'uploaded 2, downloaded 1, deleted 0, conflicts 0, failed 0');
   t.is(await readFile(path.join(w.local, 'secret/s1.txt'), 'utf8'), 's1 changed remotely');
   t.is((await w.get('locked.txt'))?.toString(), 'locked v2, unreadable');
+});
+
+test("remote keys aimed at the agent's own files (stateDir inside the root, temp names, the trash) are left alone", async (t) => {
+  const w = await createWorld(server, { config: { stateDir: './local/.state' } });
+  t.teardown(() => w.cleanup());
+  await writeFiles(w.local, { 'mine.txt': 'mine' });
+  t.is((await w.run()).code, 0);
+  const manifest = await readFile(w.manifest);
+  const aimed = ['.state/main.manifest.json', '.state/main.lock', '.state/trash/main/20200101-000000/evil.txt', '.sync-agent-tmp-abc123', 'sub/.sync-agent-tmp-x', '.sync-agent-trash/20200101-000000/evil.txt'];
+  for (const k of aimed) await w.put(k, 'planted');
+  const r = await w.run();
+  t.is(r.code, 0, r.stderr);
+  t.is(summaryOf(r), 'uploaded 0, downloaded 0, deleted 0, conflicts 0, failed 0');
+  t.deepEqual(await readFile(w.manifest), manifest, 'the manifest was not overwritten');
+  t.deepEqual(Object.keys(await readTree(w.local, { ignore: (p) => p === '.state' })), ['mine.txt']);
+  for (const k of aimed) t.is((await w.get(k))?.toString(), 'planted', `${k} left alone on the remote`);
+});
+
+test('a download never writes through a local symlink (to a folder or a file outside the root)', async (t) => {
+  const w = await world(t);
+  const outside = path.join(w.dir, 'outside');
+  await mkdir(outside);
+  await writeFile(path.join(outside, 'target.txt'), 'outside, untouched');
+  await writeFiles(w.local, { 'real.txt': 'r' });
+  await symlink(outside, path.join(w.local, 'linkdir'));
+  await symlink(path.join(outside, 'target.txt'), path.join(w.local, 'link.txt'));
+  await w.put('linkdir/planted.txt', 'through the folder link');
+  await w.put('link.txt', 'through the file link');
+  const r = await w.run();
+  t.deepEqual(await readTree(outside), { 'target.txt': 'outside, untouched' }, 'nothing written outside the root');
+  t.is((await lstat(path.join(w.local, 'link.txt'))).isSymbolicLink(), true, 'the link itself was not replaced');
+  // The folder link cannot be written through: that download fails and is listed (exit 1).
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stderr, /linkdir\/planted\.txt: linkdir is a symlink: refusing to write through it/);
+  await assertReported(t, w, r, 'linkdir', /symlink/);
+  t.deepEqual((await w.keys()).sort(), ['link.txt', 'linkdir/planted.txt', 'real.txt']);
 });
