@@ -17,6 +17,21 @@ export interface S3ClientOptions {
   readonly profile?: string;
   /** Keep-alive sockets per client. @default 64 */
   readonly maxSockets?: number;
+  /**
+   * A request fails (and is retried) once no byte has moved on its connection for this long, so
+   * a stalled connection never hangs a pass; an idle limit, not a total one, so large transfers
+   * on slow links still finish.
+   * @default SYNC_AGENT_S3_IDLE_TIMEOUT_MS from the environment (tests shorten it), else 120000
+   */
+  readonly idleTimeoutMs?: number;
+}
+
+/** The idle timeout when neither the options nor the environment set one. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
+
+function idleTimeout(opts: S3ClientOptions): number {
+  const fromEnv = Number(process.env.SYNC_AGENT_S3_IDLE_TIMEOUT_MS);
+  return opts.idleTimeoutMs ?? (Number.isFinite(fromEnv) && fromEnv > 0 ? fromEnv : DEFAULT_IDLE_TIMEOUT_MS);
 }
 
 const quiet = (): void => undefined;
@@ -49,7 +64,7 @@ export function createS3Client(opts: S3ClientOptions): S3Client {
       httpsAgent: new https.Agent(agent),
       connectionTimeout: 10_000,
       // Idle timeout: a stalled connection fails (and is retried) instead of hanging forever.
-      socketTimeout: 120_000,
+      socketTimeout: idleTimeout(opts),
     }),
   });
 }
