@@ -9,7 +9,7 @@ import path from 'node:path';
 import { startS3Server, type S3Server } from './helpers/s3-server.js';
 import { summaryOf } from './helpers/cli.js';
 import { readTree } from './helpers/tmp.js';
-import { createWorld, type World, type WorldOptions } from './helpers/world.js';
+import { createWorld, inBatches, type World, type WorldOptions } from './helpers/world.js';
 import { passStamp } from '../agent/local-fs.js';
 
 let server: S3Server;
@@ -83,7 +83,7 @@ test('a conflict copy never takes a name already in use: it gets the next -N', a
   // window of stamps around the pass: the agent must step to `-2`, never copy over them.
   const start = Date.now();
   const stamps = Array.from({ length: 150 }, (_, i) => passStamp(new Date(start + (i - 5) * 1000)));
-  for (const s of stamps) await w.put(`doc.sync-conflict-${s}-remote.txt`, `somebody's file ${s}`);
+  await inBatches(stamps, 10, (s) => w.put(`doc.sync-conflict-${s}-remote.txt`, `somebody's file ${s}`));
   await editBoth(w, 'doc.txt', 'local edit', 'remote edit', 'local');
   const r = await w.run();
   t.is(r.code, 0, r.stderr);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { startS3Server, type S3Server } from './helpers/s3-server.js';
 import { summaryOf } from './helpers/cli.js';
 import { readTree } from './helpers/tmp.js';
-import { createWorld, type World, type WorldOptions } from './helpers/world.js';
+import { createWorld, inBatches, type World, type WorldOptions } from './helpers/world.js';
 import { passStamp } from '../agent/local-fs.js';
 
 let server: S3Server;
@@ -229,11 +229,11 @@ test('a version trashed in the same second as an earlier one never overwrites it
   // pass a moment earlier): the agent must pick a fresh folder, not copy over them.
   const start = Date.now();
   const stamps = Array.from({ length: 150 }, (_, i) => passStamp(new Date(start + (i - 5) * 1000)));
-  for (const s of stamps) {
+  await inBatches(stamps, 10, async (s) => {
     await w.put(`${TRASH}/${s}/same.txt`, `earlier ${s}`);
     await mkdir(path.join(w.stateDir, 'trash', 'main', s), { recursive: true });
     await writeFile(path.join(w.stateDir, 'trash', 'main', s, 'local-side.txt'), `earlier ${s}`);
-  }
+  });
   await rm(path.join(w.local, 'same.txt'));
   await w.del('local-side.txt');
   const r = await w.run();

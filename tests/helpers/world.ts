@@ -240,3 +240,8 @@ export const eventPaths = (r: CliResult, kind: string): string[] =>
     .filter((l) => l.event === kind)
     .map((l) => String(l.path))
     .sort();
+
+/** Runs `fn` over `items`, `width` at a time (test setup of many objects without a flood). */
+export async function inBatches<T>(items: readonly T[], width: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < items.length; i += width) await Promise.all(items.slice(i, i + width).map(fn));
+}
