@@ -1,27 +1,14 @@
-// `sync-agent` with no flag: the long-running agent. Until the watcher lands, full passes on
-// each pair's timer (reconcileEverySec), stopping cleanly on SIGINT/SIGTERM.
+// `sync-agent` with no flag: the long-running agent (see daemon.ts), as a CLI command.
 
-import { EXIT, type ExitCode } from './exit-codes.js';
-import { reconcileCommand } from './reconcile-command.js';
-import { loadConfig } from './config.js';
+import type { ExitCode } from './exit-codes.js';
+import { runDaemon } from './daemon.js';
+
+/** How long a stopped daemon may take to wind down its last handles before it exits anyway. */
+const EXIT_NET_MS = 2000;
 
 export async function daemonCommand(opts: { config: string; pair?: string; force?: boolean }): Promise<ExitCode> {
-  const config = await loadConfig(opts.config);
-  const every = Math.min(...config.pairs.map((p) => p.reconcileEverySec)) * 1000;
-  let stopping = false;
-  let wake: (() => void) | undefined;
-  const stop = () => {
-    stopping = true;
-    wake?.();
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  while (!stopping) {
-    await reconcileCommand({ config: opts.config, pair: opts.pair, force: opts.force });
-    await new Promise<void>((resolve) => {
-      wake = resolve;
-      setTimeout(resolve, every).unref();
-    });
-  }
-  return EXIT.ok;
+  const code = await runDaemon(opts);
+  // Everything is saved and released by now; a socket an SDK keeps alive must not hold the exit.
+  setTimeout(() => process.exit(code), EXIT_NET_MS).unref();
+  return code;
 }

@@ -1,0 +1,337 @@
+// One pair in the daemon: watcher → aggregator → single-flighted cycles. Flushed paths wait in a
+// dirty set while a cycle runs and go into the next one together; a full pass (at start, on the
+// reconcileEverySec timer, on overflow, on retry) absorbs the dirty set. Guards and a remote that
+// is down are logged once, written to status, and retried; nothing here ever crashes the daemon.
+
+import { lstat, stat } from 'node:fs/promises';
+import type { PairRuntime } from './pair.js';
+import type { ActionResult, LocalFile } from './types.js';
+import { Aggregator, type FlushBatch } from './aggregator.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { runCycle, type CycleReport } from './cycle.js';
+import { describeError } from './executor.js';
+import { keyToLocalPath } from './paths.js';
+import { StatusWriter } from './status-writer.js';
+import type { LiveFigures } from './status-report.js';
+import { startWatcher, type Watcher, type WatcherError, type WatcherOptions } from './watcher.js';
+import { Retry } from './retry-timer.js';
+
+export interface PairWorkerOptions {
+  readonly rt: PairRuntime;
+  /** Aborts the cycle in flight (scan, listing, transfers) when the daemon gives up waiting. */
+  readonly signal: AbortSignal;
+  /** @default systemClock */
+  readonly clock?: Clock;
+  /** Let the first full pass through an overridable safety guard (`--force`). @default false */
+  readonly force?: boolean;
+  /** How often the status file is rewritten while the pair has work. @default 2000 */
+  readonly statusEveryMs?: number;
+  /** Period of full passes once the watcher has failed. @default Math.min(reconcileEverySec, 60) */
+  readonly fallbackEverySec?: number;
+  /** Starts the file watcher (tests wrap it to inject watcher errors). @default startWatcher */
+  readonly watch?: (opts: WatcherOptions) => Promise<Watcher>;
+}
+
+/** What the running cycle has left, for status. */
+interface Busy {
+  readonly since: number | undefined;
+  planned: number;
+  finished: number;
+}
+
+export class PairWorker {
+  readonly #rt: PairRuntime;
+  readonly #signal: AbortSignal;
+  readonly #clock: Clock;
+  readonly #agg: Aggregator;
+  readonly #status: StatusWriter;
+  readonly #retry: Retry;
+  readonly #statusEveryMs: number;
+  readonly #fallbackEverySec: number;
+  readonly #watch: (opts: WatcherOptions) => Promise<Watcher>;
+  #force: boolean;
+
+  #watcher: Watcher | undefined;
+  readonly #dirty = new Set<string>();
+  #dirtySince: number | undefined;
+  /** Why a full pass is wanted, or undefined. */
+  #fullWanted: string | undefined;
+  #running: Promise<void> | undefined;
+  #busy: Busy | undefined;
+  #stopping = false;
+  #remoteDown = false;
+  /** The guard or error last logged: a repeat is written to status, not logged again. */
+  #lastProblem: string | undefined;
+  #degraded = false;
+  readonly #watchErrors = new Set<string>();
+  #periodTimer: TimerHandle | undefined;
+  #statusTimer: TimerHandle | undefined;
+  #firstPassDone: () => void = () => undefined;
+  readonly #firstPass = new Promise<void>((resolve) => (this.#firstPassDone = resolve));
+
+  constructor(opts: PairWorkerOptions) {
+    const { rt } = opts;
+    this.#rt = rt;
+    this.#signal = opts.signal;
+    this.#clock = opts.clock ?? systemClock;
+    this.#force = opts.force ?? false;
+    this.#statusEveryMs = opts.statusEveryMs ?? 2000;
+    this.#fallbackEverySec = opts.fallbackEverySec ?? Math.min(rt.pair.reconcileEverySec, 60);
+    this.#watch = opts.watch ?? startWatcher;
+    this.#status = new StatusWriter(rt);
+    this.#agg = new Aggregator({
+      clock: this.#clock,
+      debounceMs: rt.pair.debounceMs,
+      // The two halves of a rename must reach the planner together to become a server-side move.
+      removeRideAlongMs: rt.pair.debounceMs,
+      onFlush: (batch) => this.#onFlush(batch),
+    });
+    // Remote down or actions failed: try again after 1 s, doubling, never later than the period.
+    this.#retry = new Retry({
+      clock: this.#clock,
+      minMs: 1000,
+      maxMs: Math.min(60_000, rt.pair.reconcileEverySec * 1000),
+      onFire: (paths, full) => {
+        for (const p of paths) this.#markDirty(p, this.#clock.now());
+        if (full) this.#fullWanted ??= 'retry';
+        this.#kick();
+      },
+    });
+  }
+
+  get name(): string {
+    return this.#rt.pair.name;
+  }
+
+  /** Starts watching and runs the first full pass; resolves when that pass has ended. */
+  async start(): Promise<void> {
+    await this.#status.load();
+    // Watching a missing root sees nothing; the first pass creates it (first run only), then watch.
+    const rootExisted = await stat(this.#rt.pair.local).then((s) => s.isDirectory(), () => false);
+    if (rootExisted) await this.#startWatching();
+    this.#requestFull('start');
+    this.#tickStatus();
+    await this.#firstPass;
+    if (!rootExisted && !this.#stopping) {
+      await this.#startWatching();
+      this.#requestFull('the local folder was created; catching up with changes made meanwhile');
+    }
+  }
+
+  /** Stops watching and taking new work; the cycle in flight keeps going until it ends or is aborted. */
+  async beginStop(): Promise<void> {
+    this.#stopping = true;
+    this.#agg.close();
+    this.#retry.cancel();
+    for (const t of [this.#periodTimer, this.#statusTimer]) if (t !== undefined) this.#clock.clearTimeout(t);
+    this.#firstPassDone();
+    await this.#watcher?.close().catch(() => undefined);
+  }
+
+  /** Resolves once the cycle in flight has ended (its manifest saved) and status is written. */
+  async stopped(): Promise<void> {
+    await this.#running;
+    await this.#status.write(this.#live(), new Date(this.#clock.now()));
+  }
+
+  async #startWatching(): Promise<void> {
+    const { pair, ignore, stateDir } = this.#rt;
+    try {
+      this.#watcher = await this.#watch({
+        root: pair.local,
+        ignore,
+        stateDir,
+        followSymlinks: pair.symlinks === 'follow',
+        onEvent: (ev) => this.#agg.push(ev),
+        onError: (err) => this.#onWatchError(err),
+      });
+    } catch (e) {
+      this.#onWatchError(e as WatcherError);
+    }
+  }
+
+  #onWatchError(err: WatcherError): void {
+    const code = err.code ?? 'unknown';
+    const every = `falling back to periodic passes every ${this.#fallbackEverySec}s`;
+    if (code === 'ENOSPC' || code === 'EMFILE' || this.#watcher === undefined) {
+      if (this.#degraded) return;
+      this.#degraded = true;
+      const why =
+        code === 'ENOSPC'
+          ? 'inotify watches exhausted: raise fs.inotify.max_user_watches'
+          : code === 'EMFILE'
+            ? 'too many open files for the watcher (EMFILE): raise the open-files limit (ulimit -n)'
+            : `the watcher could not start (${err.message})`;
+      this.#rt.log.error({ event: 'watch-limit', code }, `${why}; ${every}`);
+      this.#schedulePeriod();
+      return;
+    }
+    if (this.#watchErrors.has(code)) return;
+    this.#watchErrors.add(code);
+    this.#rt.log.warn({ event: 'watch-error', code, error: err.message }, `watcher error (${code}): ${err.message}; periodic passes still cover it`);
+  }
+
+  #onFlush(batch: FlushBatch): void {
+    if (this.#stopping) return;
+    if (batch.kind === 'full') this.#requestFull(batch.reason);
+    else for (const p of batch.paths) this.#markDirty(p, batch.since);
+    this.#kick();
+  }
+
+  #markDirty(p: string, since: number): void {
+    this.#dirty.add(p);
+    this.#dirtySince = Math.min(this.#dirtySince ?? since, since);
+  }
+
+  #requestFull(reason: string): void {
+    this.#fullWanted ??= reason;
+    this.#kick();
+  }
+
+  /** Single flight: at most one loop per pair; while the remote is down only a full pass (retry) runs. */
+  #kick(): void {
+    if (this.#running !== undefined || this.#stopping) return;
+    if (this.#fullWanted === undefined && (this.#dirty.size === 0 || this.#remoteDown)) return;
+    this.#running = this.#loop().finally(() => {
+      this.#running = undefined;
+      this.#kick(); // work that arrived between the loop's last check and now
+    });
+  }
+
+  async #loop(): Promise<void> {
+    while (!this.#stopping) {
+      const full = this.#fullWanted;
+      if (full === undefined && (this.#dirty.size === 0 || this.#remoteDown)) return;
+      // A full pass looks at every path, so it absorbs the dirty set.
+      const scope = full === undefined ? new Set(this.#dirty) : undefined;
+      const since = this.#dirtySince;
+      this.#fullWanted = undefined;
+      this.#dirty.clear();
+      this.#dirtySince = undefined;
+      await this.#cycle(scope, since, full);
+    }
+  }
+
+  async #cycle(scope: Set<string> | undefined, since: number | undefined, fullReason: string | undefined): Promise<void> {
+    const rt = this.#rt;
+    const startedAt = new Date(this.#clock.now());
+    const busy: Busy = { since, planned: 0, finished: 0 };
+    this.#busy = busy;
+    if (fullReason !== undefined) rt.log.info({ event: 'pass-start', reason: fullReason }, `full pass (${fullReason})`);
+    let report: CycleReport | undefined;
+    let error: string | undefined;
+    try {
+      report = await runCycle(rt, {
+        ...(scope ? { scope } : {}),
+        force: scope === undefined && this.#force,
+        signal: this.#signal,
+        expectEcho: (p) => this.#agg.expectEcho(p),
+        onPlan: ({ files }) => (busy.planned = files),
+        onProgress: (files) => (busy.finished += files),
+      });
+      if (scope === undefined) this.#force = false;
+    } catch (e) {
+      if (!this.#signal.aborted) error = describeError(e);
+    }
+    this.#busy = undefined;
+    if (report !== undefined || error !== undefined) {
+      this.#status.record({ startedAt, finishedAt: new Date(this.#clock.now()), ...(report ? { report } : {}), ...(error ? { error } : {}) });
+      await this.#settle(scope, report, error);
+    }
+    if (scope === undefined) {
+      this.#firstPassDone();
+      this.#schedulePeriod();
+    }
+    await this.#status.write(this.#live(), new Date(this.#clock.now()));
+  }
+
+  /** Logs what a cycle came to and queues what must be looked at again. */
+  async #settle(scope: Set<string> | undefined, report: CycleReport | undefined, error: string | undefined): Promise<void> {
+    const log = this.#rt.log;
+    if (error !== undefined || report?.kind === 'guard') {
+      const listing = report?.kind === 'guard' && report.verdict.guard === 'listing-failed';
+      const message = error ?? (report?.kind === 'guard' ? report.verdict.message : '');
+      if (message !== this.#lastProblem) {
+        this.#lastProblem = message;
+        if (listing) log.warn({ event: 'remote-down', error: message }, `remote unreachable, retrying (nothing is treated as deleted): ${message}`);
+        else if (report?.kind === 'guard') log.error({ event: 'guard', guard: report.verdict.guard, message }, `${message}; trying again at the next periodic pass`);
+        else log.error({ event: 'pass-failed', error: message }, `pass failed: ${message}`);
+      }
+      if (listing) this.#remoteDown = true;
+      // A tripped guard waits for the period; a remote that is down or a crash is retried sooner.
+      if (error !== undefined || listing) this.#retry.schedule([], true);
+      return;
+    }
+    if (report?.kind !== 'done') return;
+    if (this.#remoteDown) log.info({ event: 'remote-up' }, 'remote reachable again');
+    this.#remoteDown = false;
+    this.#lastProblem = undefined;
+    const { counts } = report;
+    if (scope === undefined || report.actions > 0) {
+      log[scope === undefined ? 'info' : 'debug'](
+        { event: scope === undefined ? 'pass' : 'cycle', ...counts, paths: scope?.size },
+        `${scope === undefined ? 'full pass' : 'cycle'}: uploaded ${counts.uploaded}, downloaded ${counts.downloaded}, deleted ${counts.deleted}, moved ${counts.moved}, conflicts ${counts.conflicts}, failed ${counts.failed}`,
+      );
+    }
+    await this.#requeue(report.results);
+  }
+
+  /** Stale actions and files that changed while they were sent go round again; failures retry later. */
+  async #requeue(results: readonly ActionResult[]): Promise<void> {
+    const failed: string[] = [];
+    for (const r of results) {
+      const a = r.action;
+      if (r.status === 'failed') {
+        if (!this.#signal.aborted) failed.push(a.path, ...(a.kind === 'moveRemote' ? [a.from] : []));
+      } else if (r.status === 'stale') {
+        this.#agg.push({ path: a.path, removed: false });
+        if (a.kind === 'moveRemote') this.#agg.push({ path: a.from, removed: false });
+      } else if (a.kind === 'upload' && (await this.#changedSince(a.local))) {
+        this.#agg.push({ path: a.path, removed: false });
+      }
+    }
+    if (failed.length > 0) this.#retry.schedule(failed, false);
+    else this.#retry.succeeded();
+  }
+
+  async #changedSince(f: LocalFile): Promise<boolean> {
+    const st = await lstat(keyToLocalPath(this.#rt.pair.local, this.#rt.diskNames.get(f.path) ?? f.path)).catch(() => undefined);
+    return st === undefined || st.size !== f.size || st.mtimeMs !== f.mtimeMs;
+  }
+
+  #schedulePeriod(): void {
+    if (this.#stopping) return;
+    if (this.#periodTimer !== undefined) this.#clock.clearTimeout(this.#periodTimer);
+    const sec = this.#degraded ? this.#fallbackEverySec : this.#rt.pair.reconcileEverySec;
+    this.#periodTimer = this.#clock.setTimeout(() => {
+      this.#periodTimer = undefined;
+      this.#requestFull('periodic');
+    }, sec * 1000);
+  }
+
+  /** Rewrites status every few seconds while there is work, so `status` shows progress. */
+  #tickStatus(): void {
+    if (this.#stopping) return;
+    this.#statusTimer = this.#clock.setTimeout(() => {
+      const live = this.#live();
+      const busy = this.#busy !== undefined || (live.pendingPaths ?? 0) > 0;
+      if (busy) void this.#status.write(live, new Date(this.#clock.now()));
+      this.#tickStatus();
+    }, this.#statusEveryMs);
+  }
+
+  #live(): LiveFigures {
+    const b = this.#busy;
+    const left = b ? Math.max(0, b.planned - b.finished) : 0;
+    // The transfer queue is shared by all pairs: this pair cannot have more in flight than it has left.
+    const inFlight = Math.min(left, this.#rt.queue.pending);
+    const times = [this.#agg.oldestPendingSince(), this.#dirtySince, left > 0 ? b?.since : undefined].filter((t): t is number => t !== undefined);
+    return {
+      pendingPaths: this.#agg.pendingCount() + this.#dirty.size + this.#retry.size + (left - inFlight),
+      inFlight,
+      ...(times.length > 0 ? { oldestUnsyncedMs: Math.min(...times) } : {}),
+      daemonPid: process.pid,
+      remoteDown: this.#remoteDown,
+    };
+  }
+}
