@@ -7,6 +7,7 @@ import { loadConfig, type AgentConfig, type PairConfig } from './config.js';
 import { EXIT, ExitError, type ExitCode } from './exit-codes.js';
 import { createProvider } from '../providers/registry.js';
 import type { RemoteProvider } from '../providers/provider.js';
+import { describeError } from './executor.js';
 import { listLocalTrash, listRemoteTrash, pickVersion, restoreVersion, sortVersions, type TrashedVersion, type TrashSide } from './trash.js';
 
 export interface TrashListOptions {
@@ -46,7 +47,8 @@ async function trashOf(config: AgentConfig, pair: PairConfig): Promise<{ version
     return { versions, provider };
   } catch (e) {
     await provider.close?.();
-    throw e;
+    // A partial trash list could hide the version the user is looking for: say so instead.
+    throw new ExitError(EXIT.failed, `cannot read the trash of pair ${pair.name}: ${describeError(e)}`);
   }
 }
 
@@ -93,7 +95,9 @@ export async function trashRestoreCommand(opts: TrashRestoreOptions): Promise<Ex
       process.stderr.write(`sync-agent: ${picked.message}\n`);
       return picked.kind === 'ambiguous' ? EXIT.usage : EXIT.failed;
     }
-    const problem = await restoreVersion(picked, { root: pair.local, provider, stateDir: config.stateDir }, opts.to ?? picked.path);
+    const problem = await restoreVersion(picked, { root: pair.local, provider, stateDir: config.stateDir }, opts.to ?? picked.path).catch((e: unknown) => {
+      throw new ExitError(EXIT.failed, `restoring ${picked.path} (${picked.side}, ${picked.stamp}) failed: ${describeError(e)}; the version is still in the trash`);
+    });
     if (problem) {
       process.stderr.write(`sync-agent: ${problem.message}\n`);
       return problem.kind === 'unsafe' ? EXIT.usage : EXIT.failed;

@@ -272,3 +272,21 @@ test('fs remote: remote versions are trashed inside the remote folder, listed an
   t.is(summaryOf(await w.run()), 'uploaded 0, downloaded 1, deleted 0, conflicts 0, failed 0');
   t.is(await readFile(path.join(w.local, 'n.txt'), 'utf8'), 'nas bytes');
 });
+
+test('trash commands fail with a message a user can act on: a file in the way, an unreachable remote', async (t) => {
+  const w = await synced(t, { 'd/inner.txt': 'inner', 'top.txt': 't' });
+  await w.del('d/inner.txt');
+  t.is((await w.run()).code, 0);
+  await writeFile(path.join(w.local, 'd'), 'a file where the folder was');
+  const blocked = await w.run('trash', 'restore', 'd/inner.txt');
+  t.is(blocked.code, 1);
+  t.regex(blocked.stderr, /restoring d\/inner\.txt \(local, \d{8}-\d{6}\) failed: d is a file where a folder is needed; the version is still in the trash/);
+  t.notRegex(blocked.stderr, /\n\s+at /, 'no stack trace');
+  t.is((await trashList(t, w)).length, 1);
+
+  await w.reconfigure({ remote: { endpoint: 'http://127.0.0.1:9' } });
+  const down = await w.run('trash', 'list');
+  t.is(down.code, 1);
+  t.regex(down.stderr, /cannot read the trash of pair main: /);
+  t.notRegex(down.stderr, /\n\s+at /, 'no stack trace');
+});
