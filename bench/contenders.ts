@@ -20,6 +20,8 @@ export interface AgentToolOptions {
   readonly nodeArgs?: readonly string[];
   /** Overrides the id (a profiled variant must not share buckets). @default 'agent' */
   readonly id?: string;
+  /** The script to run instead of bin/sync-agent.js (a prebuilt bundle, for experiments). @default bin/sync-agent.js */
+  readonly entry?: string;
 }
 
 /** The agent's config for a target: one pair, an s3 remote on the bench server, state in work/. */
@@ -49,20 +51,21 @@ export function agentTool(opts: AgentToolOptions = {}): Tool {
     detect: async (): Promise<Availability> => ({ ok: true, version: await projectVersion() }),
     async invocation(t: Target): Promise<Invocation> {
       const config = await writeAgentConfig(t);
-      return { command: process.execPath, args: [...(opts.nodeArgs ?? []), BIN, '--reconcile', '--config', config] };
+      return { command: process.execPath, args: [...(opts.nodeArgs ?? []), opts.entry ?? BIN, '--reconcile', '--config', config] };
     },
   };
 }
 
-const floorTool = (client: 'sdk' | 'raw'): Tool => ({
-  id: client === 'sdk' ? 'floor-sdk' : 'floor-raw',
+/** bench/floor.ts with one client; `extra` flags make experiment variants (see floor.ts). */
+export const floorTool = (client: 'sdk' | 'raw', extra: readonly string[] = [], id?: string): Tool => ({
+  id: id ?? (client === 'sdk' ? 'floor-sdk' : 'floor-raw'),
   label: client === 'sdk' ? 'SDK floor (plain SDK, size-only)' : 'server limit (node:http + SigV4)',
   role: client === 'sdk' ? 'floor' : 'limit',
   detect: async (): Promise<Availability> => ({ ok: true, version: client === 'sdk' ? '@aws-sdk/client-s3 (root node_modules)' : 'node:http' }),
   async invocation(t: Target): Promise<Invocation> {
     return {
       command: process.execPath,
-      args: ['--import', 'tsx', FLOOR, '--client', client, '--endpoint', t.endpoint, '--bucket', t.bucket, '--local', t.local, '--concurrency', String(t.concurrency)],
+      args: ['--import', 'tsx', FLOOR, '--client', client, '--endpoint', t.endpoint, '--bucket', t.bucket, '--local', t.local, '--concurrency', String(t.concurrency), ...extra],
     };
   },
 });

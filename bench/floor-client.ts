@@ -8,11 +8,13 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   DeleteObjectsCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
 /** key → size. */
@@ -34,6 +36,8 @@ export interface FloorClient {
   /** Create, `queueSize` UploadParts of `partSize` bytes in flight, complete. */
   putMultipart(bucket: string, key: string, file: string, size: number, mtime: string, partSize: number, queueSize: number): Promise<void>;
   deleteMany(bucket: string, keys: readonly string[]): Promise<void>;
+  /** HeadObject; used only by `--head-first`, which models a just-in-time check per upload. */
+  head(bucket: string, key: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -94,6 +98,20 @@ export class SdkFloorClient implements FloorClient {
       const batch = keys.slice(i, i + 1000).map((Key) => ({ Key }));
       await this.#s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch, Quiet: true } }));
     }
+  }
+
+  async head(bucket: string, key: string): Promise<void> {
+    try {
+      await this.#s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    } catch (e) {
+      if ((e as { name?: string }).name !== 'NotFound') throw e;
+    }
+  }
+
+  /** lib-storage's Upload (what the agent uses), to compare with the plain part loop. */
+  async putWithLibStorage(bucket: string, key: string, file: string, mtime: string, partSize: number, queueSize: number): Promise<void> {
+    const upload = new Upload({ client: this.#s3, params: { Bucket: bucket, Key: key, Body: createReadStream(file), Metadata: { mtime } }, partSize, queueSize });
+    await upload.done();
   }
 
   async close(): Promise<void> {

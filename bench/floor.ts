@@ -28,6 +28,13 @@ export interface FloorOptions {
   readonly partSize?: number;
   /** Parts in flight per multipart upload. @default 4 (the agent's) */
   readonly queueSize?: number;
+  /**
+   * Experiments, not floors: `headFirst` sends a HeadObject before each upload (the agent's
+   * just-in-time check); `libStorage` uploads big files with lib-storage's Upload (the agent's way,
+   * SDK client only). @default false
+   */
+  readonly headFirst?: boolean;
+  readonly libStorage?: boolean;
 }
 
 export interface FloorReport {
@@ -67,9 +74,12 @@ export async function floorSync(o: FloorOptions, creds: Pick<FloorClientOptions,
     const present = new Set(local.map((f) => f.key));
     const uploads = local.filter((f) => remote.get(f.key) !== f.size);
     const deletes = [...remote.keys()].filter((k) => !present.has(k));
-    await forEachLimit(uploads, concurrency, (f) =>
-      f.size >= partSize ? client.putMultipart(o.bucket, f.key, f.abs, f.size, f.mtime, partSize, queueSize) : client.put(o.bucket, f.key, f.abs, f.mtime),
-    );
+    await forEachLimit(uploads, concurrency, async (f) => {
+      if (o.headFirst) await client.head(o.bucket, f.key);
+      if (f.size < partSize) await client.put(o.bucket, f.key, f.abs, f.mtime);
+      else if (o.libStorage && client instanceof SdkFloorClient) await client.putWithLibStorage(o.bucket, f.key, f.abs, f.mtime, partSize, queueSize);
+      else await client.putMultipart(o.bucket, f.key, f.abs, f.size, f.mtime, partSize, queueSize);
+    });
     if (deletes.length > 0) await client.deleteMany(o.bucket, deletes);
     return { listed: remote.size, walked: local.length, uploaded: uploads.length, deleted: deletes.length, bytes: uploads.reduce((n, f) => n + f.size, 0) };
   } finally {
@@ -87,11 +97,13 @@ async function main(): Promise<void> {
       concurrency: { type: 'string', default: '16' },
       'part-size-mib': { type: 'string', default: '16' },
       queue: { type: 'string', default: '4' },
+      'head-first': { type: 'boolean', default: false },
+      'lib-storage': { type: 'boolean', default: false },
     },
   });
   const { endpoint, bucket, local } = values;
   if ((values.client !== 'sdk' && values.client !== 'raw') || !endpoint || !bucket || !local) {
-    process.stderr.write('usage: bench/floor.ts --client sdk|raw --endpoint URL --bucket NAME --local DIR [--concurrency 16] [--part-size-mib 16] [--queue 4]\n');
+    process.stderr.write('usage: bench/floor.ts --client sdk|raw --endpoint URL --bucket NAME --local DIR [--concurrency 16] [--part-size-mib 16] [--queue 4] [--head-first] [--lib-storage]\n');
     process.exit(2);
   }
   const accessKeyId = process.env.AWS_ACCESS_KEY_ID;
@@ -109,6 +121,8 @@ async function main(): Promise<void> {
       concurrency: Number(values.concurrency),
       partSize: Number(values['part-size-mib']) * MIB,
       queueSize: Number(values.queue),
+      headFirst: values['head-first'],
+      libStorage: values['lib-storage'],
     },
     { accessKeyId, secretAccessKey, region: process.env.AWS_REGION ?? 'us-east-1' },
   );

@@ -165,6 +165,12 @@ export class RawS3Client implements FloorClient {
     }
   }
 
+  async head(bucket: string, key: string): Promise<void> {
+    await this.#send('HEAD', `/${bucket}/${encodeKey(key)}`, {}, {}).catch((e: unknown) => {
+      if (!(e instanceof Error && / HTTP 404/.test(e.message))) throw e;
+    });
+  }
+
   async close(): Promise<void> {
     this.#agent.destroy();
   }

@@ -1,0 +1,149 @@
+// Evidence for the changes proposed in results.md: the same scenario run with one thing varied,
+// interleaved over several repetitions on fresh servers. Not part of run.ts (these are not peers).
+//   node --import tsx bench/experiments.ts head|multipart|startup|concurrency [--files 5000] [--mib 1024] [--reps 3]
+//
+// head        the floor with and without a HeadObject before each PUT (the agent's just-in-time check)
+// multipart   one big file: the plain part loop at several part sizes, lib-storage (the agent's way), the agent
+// startup     the agent through tsx (bin/sync-agent.js) vs a prebuilt esbuild bundle of agent/cli.ts
+// concurrency the agent and the SDK floor at 8, 16 and 32 files in flight
+
+import { mkdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { build } from 'esbuild';
+import { startS3Server } from '../tests/helpers/s3-server.js';
+import { agentTool, floorTool } from './contenders.js';
+import { makeBigFile, makeCorpus } from './corpus.js';
+import { runPass, type PassName, type PassResult } from './pass.js';
+import { median } from './report.js';
+import { benchEnv, type Tool } from './tool.js';
+
+const MIB = 1024 * 1024;
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+const { values: a, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    files: { type: 'string', default: '5000' },
+    mib: { type: 'string', default: '1024' },
+    reps: { type: 'string', default: '3' },
+    work: { type: 'string', default: path.join(os.tmpdir(), 'sync-agent-bench') },
+  },
+});
+
+interface Variant {
+  readonly label: string;
+  readonly tool: Tool;
+  /** Files in flight. @default 16 */
+  readonly concurrency?: number;
+}
+
+interface Experiment {
+  readonly local: string;
+  readonly files: number;
+  readonly variants: readonly Variant[];
+  /** Passes run in order on each variant's bucket; a no-op needs the first upload before it. */
+  readonly passes: readonly PassName[];
+}
+
+const sdk = (label: string, extra: string[] = []): Variant => ({ label, tool: floorTool('sdk', extra, 'floor-variant') });
+
+async function smallCorpus(): Promise<{ local: string; files: number }> {
+  const files = Number(a.files);
+  const c = await makeCorpus({ root: path.join(a.work, `corpus-small-${files}`), files, bigFiles: 0 });
+  return { local: c.root, files: c.files.length };
+}
+
+async function experiment(name: string): Promise<Experiment> {
+  switch (name) {
+    case 'head':
+      return {
+        ...(await smallCorpus()),
+        passes: ['first'],
+        variants: [
+          sdk('SDK floor'),
+          sdk('SDK floor + HEAD per file', ['--head-first']),
+          { label: 'server limit', tool: floorTool('raw') },
+          { label: 'server limit + HEAD per file', tool: floorTool('raw', ['--head-first'], 'raw-head') },
+          { label: 'sync-agent', tool: agentTool() },
+        ],
+      };
+    case 'multipart': {
+      const src = path.join(a.work, `big-${Number(a.mib) * MIB}`, 'src');
+      await makeBigFile(path.join(src, 'big.dat'), Number(a.mib) * MIB);
+      const parts = (mib: number, q: number, lib = false): Variant =>
+        sdk(`${lib ? 'lib-storage Upload' : 'SDK part loop'} ${mib} MiB × ${q}`, ['--part-size-mib', String(mib), '--queue', String(q), ...(lib ? ['--lib-storage'] : [])]);
+      return {
+        local: src,
+        files: 1,
+        passes: ['gib'],
+        variants: [parts(16, 4), parts(16, 4, true), parts(8, 8), parts(32, 4), parts(64, 4), parts(64, 2), { label: 'sync-agent', tool: agentTool() }],
+      };
+    }
+    case 'startup': {
+      const entry = path.join(ROOT, 'bench', 'out', 'agent-bundle', 'cli.mjs');
+      await build({ entryPoints: [path.join(ROOT, 'agent', 'cli.ts')], bundle: true, platform: 'node', format: 'esm', packages: 'external', target: 'node20', outfile: entry, logLevel: 'error' });
+      return {
+        ...(await smallCorpus()),
+        passes: ['first', 'noop'],
+        variants: [
+          { label: 'sync-agent via tsx (bin/sync-agent.js)', tool: agentTool() },
+          { label: 'sync-agent prebuilt (esbuild bundle)', tool: agentTool({ id: 'agent-bundle', entry }) },
+        ],
+      };
+    }
+    case 'concurrency':
+      return {
+        ...(await smallCorpus()),
+        passes: ['first'],
+        variants: [8, 16, 32].flatMap((c) => [
+          { label: `sync-agent at ${c}`, tool: agentTool(), concurrency: c },
+          { label: `SDK floor at ${c}`, tool: floorTool('sdk'), concurrency: c },
+        ]),
+      };
+    default:
+      throw new Error(`unknown experiment "${name}": head, multipart, startup or concurrency`);
+  }
+}
+
+async function main(): Promise<void> {
+  const name = positionals[0] ?? '';
+  const x = await experiment(name);
+  const reps = Number(a.reps);
+  const results = new Map<string, PassResult[]>();
+  for (let rep = 1; rep <= reps; rep++) {
+    const s = await startS3Server({ buckets: [] });
+    try {
+      const order = x.variants.map((_, i) => x.variants[(i + rep) % x.variants.length] as Variant);
+      for (const [i, v] of order.entries()) {
+        const bucket = `x${rep}-${i}-${x.variants.indexOf(v)}`;
+        await s.createBucket(bucket);
+        const work = path.join(a.work, `exp-${name}`, bucket);
+        await mkdir(work, { recursive: true });
+        const target = { endpoint: s.endpoint, bucket, local: x.local, work, concurrency: v.concurrency ?? 16, env: s.env };
+        for (const pass of x.passes) {
+          const r = await runPass({ server: s, tool: v.tool, target, pass, rep, check: { kind: pass === 'noop' ? 'no-writes' : 'mirror', mirror: true }, files: x.files, env: benchEnv(), logPrefix: path.join(work, pass) });
+          const key = `${pass}\u0000${v.label}`;
+          results.set(key, [...(results.get(key) ?? []), r]);
+          process.stdout.write(`${pass} ${v.label}: ${r.ms} ms, cpu ${r.cpuMs ?? '?'} ms, ${r.server.requests} requests, peak ${Math.round((r.peakRssKiB ?? 0) / 1024)} MiB${r.ok ? '' : ` FAILED ${r.problem ?? ''}`}\n`);
+        }
+      }
+    } finally {
+      await s.stop();
+    }
+  }
+  await rm(path.join(a.work, `exp-${name}`), { recursive: true, force: true });
+  const lines = [`| ${name}: pass · variant | median s | CPU s | requests/file | peak RSS MiB | runs |`, '|---|---|---|---|---|---|'];
+  for (const [key, rs] of results) {
+    const ok = rs.filter((r) => r.ok);
+    const m = (f: (r: PassResult) => number | undefined): number => median(ok.flatMap((r) => (f(r) === undefined ? [] : [f(r) as number]))) ?? NaN;
+    lines.push(
+      `| ${key.replace('\u0000', ' · ')} | ${(m((r) => r.ms) / 1000).toFixed(2)} | ${(m((r) => r.cpuMs) / 1000).toFixed(2)} | ${(m((r) => r.server.requests) / x.files).toFixed(2)} | ${Math.round(m((r) => r.peakRssKiB) / 1024)} | ${ok.length}/${rs.length} |`,
+    );
+  }
+  process.stdout.write(`\n${lines.join('\n')}\n(load average now ${os.loadavg().map((l) => l.toFixed(1)).join(' ')})\n`);
+}
+
+await main();
