@@ -5,6 +5,7 @@
 import { stat as fsStat } from 'node:fs/promises';
 import path from 'node:path';
 import qiniu from 'qiniu';
+import pRetry, { AbortError } from 'p-retry';
 import type { RemoteObject } from '../agent/types.js';
 import {
   createAgents,
@@ -21,6 +22,7 @@ import {
 import { isPlainQetag, keyFor, normalizePrefix, pathFor, urlPathFor } from './qiniu-keys.js';
 import {
   formatMtime,
+  isProviderError,
   parseMtime,
   ProviderError,
   type DownloadOptions,
@@ -36,6 +38,11 @@ const FORM_MAX = 4 * 1024 * 1024;
 /** Always 4 MiB parts: then Kodo's hash is the plain qetag, comparable with local files. */
 const PART_SIZE = 4 * 1024 * 1024;
 const LIST_LIMIT = 1000;
+/** Retries of one listing page after a transient fault (503, 573, timeout, reset). */
+const LIST_RETRIES = 4;
+/** Management calls: connect and response timeouts in ms (the SDK's fixed default is 5 s). */
+const MGMT_CONNECT_TIMEOUT_MS = 10_000;
+const MGMT_RESPONSE_TIMEOUT_MS = 60_000;
 const BATCH_MAX = 1000;
 /** Signed download URLs stay valid this long (PRODUCT.md §2). */
 const PRIVATE_URL_SECONDS = 3600;
@@ -72,6 +79,10 @@ class QiniuProvider implements RemoteProvider {
     this.#private = cfg.private ?? false;
     this.#mac = mac;
     this.#bm = new qiniu.rs.BucketManager(mac, config);
+    // The SDK gives management calls (list, stat, batch) a fixed 5 s response timeout and offers
+    // no public setting; a busy bucket or a slow link needs longer, so set its client's timeout.
+    const http = (this.#bm as unknown as { _httpClient?: { timeout?: number | number[] } })._httpClient;
+    if (http) http.timeout = [MGMT_CONNECT_TIMEOUT_MS, MGMT_RESPONSE_TIMEOUT_MS];
     this.#form = new qiniu.form_up.FormUploader(config);
     this.#resume = new qiniu.resume_up.ResumeUploader(config);
     this.features = { name: 'qiniu', hash: 'qetag', remoteId: `qiniu:${cfg.bucket}/${this.#prefix}` };
@@ -112,7 +123,19 @@ class QiniuProvider implements RemoteProvider {
     let marker = '';
     do {
       signal?.throwIfAborted();
-      const { data } = await this.#call(ctx, () => this.#bm.listPrefix(this.#bucket, { prefix: this.#prefix, marker, limit: LIST_LIMIT }));
+      // With one host per service the SDK never retries, so a transient page fault is retried
+      // here with backoff and jitter; a page that keeps failing still fails the whole listing.
+      const { data } = await pRetry(
+        async () => {
+          try {
+            return await this.#call(ctx, () => this.#bm.listPrefix(this.#bucket, { prefix: this.#prefix, marker, limit: LIST_LIMIT }));
+          } catch (e) {
+            if (isProviderError(e) && e.kind === 'transient' && !signal?.aborted) throw e;
+            throw new AbortError(e as Error);
+          }
+        },
+        { retries: LIST_RETRIES, minTimeout: 250, factor: 2, randomize: true, signal },
+      );
       // A 200 without an items array is not a listing: never let it pass as an empty page.
       if (!data || !Array.isArray(data.items)) throw new ProviderError('transient', 'qiniu', `Qiniu answered a listing page without items while trying to ${ctx.what}`);
       const page: RemoteObject[] = [];

@@ -195,7 +195,7 @@ test('qiniu: an object replaced between stat and GET fails the download as trans
   t.is((await p.stat('doc.txt'))?.token, again.token);
 });
 
-test('qiniu: a failing listing page throws instead of ending the listing early', async (t) => {
+test('qiniu: a listing page that keeps failing throws instead of ending the listing early', async (t) => {
   const f = await fixture(t, { listPageSize: 2 });
   for (const k of ['a', 'b', 'c', 'd', 'e']) await f.emu.seed('bkt', k, k);
   const p = await f.provider();
@@ -203,12 +203,25 @@ test('qiniu: a failing listing page throws instead of ending the listing early',
   const err = await t.throwsAsync(async () => {
     for await (const page of p.list()) {
       seen.push(...page.map((o) => o.path));
-      f.emu.faults.failNext(503, 1, 'list');
+      // One attempt plus the provider's four retries: every one of them fails.
+      f.emu.faults.failNext(503, 5, 'list');
     }
   });
   t.is(kindOf(err), 'transient');
   t.deepEqual(seen, ['a', 'b']);
   t.deepEqual((await listAll(p)).objects.map((o) => o.path), ['a', 'b', 'c', 'd', 'e'], 'pages of 2, all objects');
+});
+
+test('qiniu: a listing page that fails once is retried and the listing completes', async (t) => {
+  const f = await fixture(t, { listPageSize: 2 });
+  for (const k of ['a', 'b', 'c', 'd', 'e']) await f.emu.seed('bkt', k, k);
+  const p = await f.provider();
+  const seen: string[] = [];
+  for await (const page of p.list()) {
+    seen.push(...page.map((o) => o.path));
+    if (seen.length === 2) f.emu.faults.failNext(503, 1, 'list');
+  }
+  t.deepEqual(seen, ['a', 'b', 'c', 'd', 'e']);
 });
 
 test('qiniu: HTTP errors the SDK resolves become the right ProviderError kinds', async (t) => {
