@@ -13,7 +13,7 @@ import { describeError } from './executor.js';
 import { keyToLocalPath } from './paths.js';
 import { StatusWriter } from './status-writer.js';
 import type { LiveFigures } from './status-report.js';
-import { startWatcher, type Watcher, type WatcherError, type WatcherOptions } from './watcher.js';
+import { PairWatch, type StartWatcher } from './pair-watch.js';
 import { Retry } from './retry-timer.js';
 
 export interface PairWorkerOptions {
@@ -29,7 +29,7 @@ export interface PairWorkerOptions {
   /** Period of full passes once the watcher has failed. @default Math.min(reconcileEverySec, 60) */
   readonly fallbackEverySec?: number;
   /** Starts the file watcher (tests wrap it to inject watcher errors). @default startWatcher */
-  readonly watch?: (opts: WatcherOptions) => Promise<Watcher>;
+  readonly watch?: StartWatcher;
 }
 
 /** What the running cycle has left, for status. */
@@ -47,11 +47,9 @@ export class PairWorker {
   readonly #status: StatusWriter;
   readonly #retry: Retry;
   readonly #statusEveryMs: number;
-  readonly #fallbackEverySec: number;
-  readonly #watch: (opts: WatcherOptions) => Promise<Watcher>;
+  readonly #watch: PairWatch;
   #force: boolean;
 
-  #watcher: Watcher | undefined;
   readonly #dirty = new Set<string>();
   #dirtySince: number | undefined;
   /** Why a full pass is wanted, or undefined. */
@@ -62,8 +60,6 @@ export class PairWorker {
   #remoteDown = false;
   /** The guard or error last logged: a repeat is written to status, not logged again. */
   #lastProblem: string | undefined;
-  #degraded = false;
-  readonly #watchErrors = new Set<string>();
   #periodTimer: TimerHandle | undefined;
   #statusTimer: TimerHandle | undefined;
   #firstPassDone: () => void = () => undefined;
@@ -76,8 +72,14 @@ export class PairWorker {
     this.#clock = opts.clock ?? systemClock;
     this.#force = opts.force ?? false;
     this.#statusEveryMs = opts.statusEveryMs ?? 2000;
-    this.#fallbackEverySec = opts.fallbackEverySec ?? Math.min(rt.pair.reconcileEverySec, 60);
-    this.#watch = opts.watch ?? startWatcher;
+    const fallbackEverySec = opts.fallbackEverySec ?? Math.min(rt.pair.reconcileEverySec, 60);
+    this.#watch = new PairWatch({
+      rt,
+      onEvent: (ev) => this.#agg.push(ev),
+      onDegraded: () => this.#schedulePeriod(),
+      fallbackEverySec,
+      ...(opts.watch ? { start: opts.watch } : {}),
+    });
     this.#status = new StatusWriter(rt);
     this.#agg = new Aggregator({
       clock: this.#clock,
@@ -99,21 +101,17 @@ export class PairWorker {
     });
   }
 
-  get name(): string {
-    return this.#rt.pair.name;
-  }
-
   /** Starts watching and runs the first full pass; resolves when that pass has ended. */
   async start(): Promise<void> {
     await this.#status.load();
     // Watching a missing root sees nothing; the first pass creates it (first run only), then watch.
     const rootExisted = await stat(this.#rt.pair.local).then((s) => s.isDirectory(), () => false);
-    if (rootExisted) await this.#startWatching();
+    if (rootExisted) await this.#watch.start();
     this.#requestFull('start');
     this.#tickStatus();
     await this.#firstPass;
     if (!rootExisted && !this.#stopping) {
-      await this.#startWatching();
+      await this.#watch.start();
       this.#requestFull('the local folder was created; catching up with changes made meanwhile');
     }
   }
@@ -125,50 +123,13 @@ export class PairWorker {
     this.#retry.cancel();
     for (const t of [this.#periodTimer, this.#statusTimer]) if (t !== undefined) this.#clock.clearTimeout(t);
     this.#firstPassDone();
-    await this.#watcher?.close().catch(() => undefined);
+    await this.#watch.close();
   }
 
   /** Resolves once the cycle in flight has ended (its manifest saved) and status is written. */
   async stopped(): Promise<void> {
     await this.#running;
     await this.#status.write(this.#live(), new Date(this.#clock.now()));
-  }
-
-  async #startWatching(): Promise<void> {
-    const { pair, ignore, stateDir } = this.#rt;
-    try {
-      this.#watcher = await this.#watch({
-        root: pair.local,
-        ignore,
-        stateDir,
-        followSymlinks: pair.symlinks === 'follow',
-        onEvent: (ev) => this.#agg.push(ev),
-        onError: (err) => this.#onWatchError(err),
-      });
-    } catch (e) {
-      this.#onWatchError(e as WatcherError);
-    }
-  }
-
-  #onWatchError(err: WatcherError): void {
-    const code = err.code ?? 'unknown';
-    const every = `falling back to periodic passes every ${this.#fallbackEverySec}s`;
-    if (code === 'ENOSPC' || code === 'EMFILE' || this.#watcher === undefined) {
-      if (this.#degraded) return;
-      this.#degraded = true;
-      const why =
-        code === 'ENOSPC'
-          ? 'inotify watches exhausted: raise fs.inotify.max_user_watches'
-          : code === 'EMFILE'
-            ? 'too many open files for the watcher (EMFILE): raise the open-files limit (ulimit -n)'
-            : `the watcher could not start (${err.message})`;
-      this.#rt.log.error({ event: 'watch-limit', code }, `${why}; ${every}`);
-      this.#schedulePeriod();
-      return;
-    }
-    if (this.#watchErrors.has(code)) return;
-    this.#watchErrors.add(code);
-    this.#rt.log.warn({ event: 'watch-error', code, error: err.message }, `watcher error (${code}): ${err.message}; periodic passes still cover it`);
   }
 
   #onFlush(batch: FlushBatch): void {
@@ -302,7 +263,7 @@ export class PairWorker {
   #schedulePeriod(): void {
     if (this.#stopping) return;
     if (this.#periodTimer !== undefined) this.#clock.clearTimeout(this.#periodTimer);
-    const sec = this.#degraded ? this.#fallbackEverySec : this.#rt.pair.reconcileEverySec;
+    const sec = this.#watch.degraded ? this.#watch.fallbackEverySec : this.#rt.pair.reconcileEverySec;
     this.#periodTimer = this.#clock.setTimeout(() => {
       this.#periodTimer = undefined;
       this.#requestFull('periodic');

@@ -146,7 +146,7 @@ test.serial('a folder rename moves objects server-side: almost no bytes uploaded
   t.log(`rename of ${files} × ${size} bytes: ${stats.bytesIn} bytes uploaded, ${stats.copies} copies, ${stats.puts} PUTs`);
   t.true(stats.bytesIn < size, `${stats.bytesIn} bytes uploaded`);
   t.is(stats.copies, files);
-  t.is(logged(d, 'moveRemote').length, files);
+  await waitFor('the moves logged', () => logged(d, 'moveRemote').length === files);
   t.true(same(await w.get('album-2024/p7.jpg'), Buffer.alloc(size, 7)));
   t.is(await w.stop(d), 0);
 });
