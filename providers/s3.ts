@@ -16,11 +16,11 @@ import {
   type PutObjectCommandInput,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import type { RemoteConfig } from '../agent/config.js';
 import type { RemoteObject } from '../agent/types.js';
 import { formatMtime, parseMtime, ProviderError, type DownloadOptions, type ProviderFeatures, type RemoteProvider, type UploadOptions } from './provider.js';
 import { createS3Client } from './s3-client.js';
+import { putMultipart } from './s3-multipart.js';
 import { mapS3Error, s3KeyError, type S3ErrorContext } from './s3-errors.js';
 
 export type S3RemoteConfig = Omit<Extract<RemoteConfig, { provider: 's3' }>, 'provider'> & { readonly provider?: 's3' };
@@ -214,18 +214,8 @@ export class S3Provider implements RemoteProvider {
   }
 
   async #putMultipart(params: PutObjectCommandInput, opts: UploadOptions): Promise<string> {
-    const controller = new AbortController();
-    const upload = new Upload({ client: this.#client, params, partSize: this.#partSize, queueSize: this.#queueSize, leavePartsOnError: false, abortController: controller });
-    // lib-storage aborts the multipart upload (no orphan parts) on error and on abort.
-    const onAbort = (): void => controller.abort();
-    upload.on('httpUploadProgress', (p) => opts.onProgress?.(p.loaded ?? 0));
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      const out = await upload.done();
-      return unquote(out.ETag);
-    } finally {
-      opts.signal?.removeEventListener('abort', onAbort);
-    }
+    const multipart = { partSize: this.#partSize, queueSize: this.#queueSize, signal: opts.signal, onProgress: opts.onProgress };
+    return unquote(await putMultipart(this.#client, params, multipart));
   }
 
   async delete(path: string): Promise<void> {
