@@ -14,6 +14,7 @@ import {
   passStamp,
   removeEmptyParents,
   removeQuietly,
+  sameStat,
   setMtime,
   statOrUndefined,
   tempBeside,
@@ -95,9 +96,11 @@ export async function downloadInto(
     const moved = await localMoved(target, expectLocal);
     if (moved) return { stale: moved };
     if (expectLocal && opts.trashOverwritten) await trashLocal(ctx, targetRel);
+    // The stat of the bytes just written (a rename keeps it): a stat of the target after the
+    // rename could describe an edit made in between and pair it with the downloaded hash.
+    const st = await lstat(temp);
     ctx.expectEcho?.(targetRel);
     await rename(temp, target);
-    const st = await lstat(target);
     return { entry: { local: { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, hash }, remote: remoteBase(got) }, bytes: got.size };
   } finally {
     await removeQuietly(temp);
@@ -119,9 +122,16 @@ export async function uploadFrom(
   if (rm) return { stale: rm };
   if (expectRemote && opts.trashOverwritten) await trashRemote(ctx, to);
   const put = await ctx.provider.upload(remoteKey(ctx, to), file, { mtimeMs: local.mtimeMs, size: local.size, signal: ctx.signal });
-  // If the file changed while it was sent, the base keeps the stat we planned with: the next
-  // pass (or the watcher) sees it as changed and uploads it again.
-  return { entry: { local: localBase(local, local.hash ?? (await hashFile(file, ctx.hashAlgo))), remote: remoteBase(put) }, bytes: local.size };
+  const after = await statOrUndefined(file);
+  if (after && sameStat(after, local)) {
+    return { entry: { local: localBase(local, local.hash ?? (await hashFile(file, ctx.hashAlgo))), remote: remoteBase(put) }, bytes: local.size };
+  }
+  // The file changed after the check, so the bytes sent may be neither version (a torn read).
+  // Pair the new token only with the hash the provider says it stored (if comparable, else
+  // unknown) under a stat no file has: the next pass re-reads the file and uploads it again
+  // unless it equals what was sent. Never the planned hash: that would pair it with other bytes.
+  const sent = put.hash !== undefined && ctx.provider.features.hash === ctx.hashAlgo ? put.hash : '';
+  return { entry: { local: { size: put.size, mtimeMs: -1, ino: -1, hash: sent }, remote: remoteBase(put) }, bytes: put.size };
 }
 
 export async function runAction(action: Action, ctx: ExecutorContext): Promise<Outcome> {
