@@ -17,8 +17,16 @@ export interface ProxiedRequest {
 export type Fault =
   /** Relays the request, then resets both connections (TCP RST) once `afterBytes` bytes of request and response went through. */
   | { readonly kind: 'reset'; readonly afterBytes?: number }
-  /** Accepts the request and never answers (stops reading, too); the client's timeout decides. */
-  | { readonly kind: 'stall' }
+  /**
+   * Stops relaying once `afterBytes` bytes of request and response went through (0: at once, the
+   * request unanswered) and stops reading, as a dead link would; the client's timeout decides.
+   */
+  | { readonly kind: 'stall'; readonly afterBytes?: number }
+  /**
+   * Holds the request (nothing relayed either way; the client's writes back up) until `release`
+   * settles, then relays it as usual: a test changes the world inside a chosen window.
+   */
+  | { readonly kind: 'hold'; readonly release: Promise<unknown> }
   /** Answers itself with this HTTP status and an S3 error body, then closes the connection. */
   | { readonly kind: 'status'; readonly status: number };
 
@@ -98,12 +106,14 @@ export function s3Request(req: ProxiedRequest): { readonly op: S3Op; readonly ke
   return key === undefined ? { op } : { op, key };
 }
 
-/** A `match` for rules: requests of these operations, on keys ending with `keySuffix` when given. */
+/** A `match` for rules: requests of these operations, on keys ending with `key` (a string) or matching it (a RegExp) when given. */
 export const matching =
-  (ops: readonly S3Op[], keySuffix?: string) =>
+  (ops: readonly S3Op[], key?: string | RegExp) =>
   (req: ProxiedRequest): boolean => {
     const r = s3Request(req);
-    return ops.includes(r.op) && (keySuffix === undefined || (r.key?.endsWith(keySuffix) ?? false));
+    if (!ops.includes(r.op)) return false;
+    if (key === undefined) return true;
+    return r.key !== undefined && (typeof key === 'string' ? r.key.endsWith(key) : key.test(r.key));
   };
 
 const HEAD_END = Buffer.from('\r\n\r\n');
@@ -216,8 +226,11 @@ class Connection {
   /** head: waiting for a request head; body: relaying `#bodyLeft` bytes; raw: relaying everything; dead: discarding. */
   #state: 'head' | 'body' | 'raw' | 'dead' = 'head';
   #bodyLeft = 0;
-  /** Bytes (both ways) the current request may still move before a `reset` fault fires. */
+  /** Bytes (both ways) the current request may still move before a `reset` or `stall` fault fires. */
   #budget = Infinity;
+  #whenSpent: 'reset' | 'stall' = 'reset';
+  /** A `hold` fault has the current request: nothing is relayed until its release. */
+  #held = false;
 
   constructor(client: net.Socket, targetPort: number, sockets: Set<net.Socket>, stalled: Set<net.Socket>, decide: (req: ProxiedRequest) => Fault | undefined) {
     this.#client = client;
@@ -241,7 +254,12 @@ class Connection {
   #onClientData(chunk: Buffer): void {
     if (this.#dead()) return;
     this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
-    while (this.#buf.length > 0 && !this.#dead()) {
+    this.#drain();
+  }
+
+  /** Relays or parses what is buffered, until it runs out or a hold stops it. */
+  #drain(): void {
+    while (this.#buf.length > 0 && !this.#dead() && !this.#held) {
       if (this.#state === 'raw') {
         this.#toUpstream(this.#buf);
         this.#buf = Buffer.alloc(0);
@@ -273,20 +291,32 @@ class Connection {
       this.#client.end(errorResponse(req, fault.status));
       return true;
     }
-    if (fault?.kind === 'stall') {
-      this.#state = 'dead';
-      // Not reading lets the client's writes back up, as on a dead link.
+    if (fault?.kind === 'hold') {
+      this.#held = true;
       this.#client.pause();
-      this.#stalled.add(this.#client);
+      const resume = (): void => {
+        this.#held = false;
+        if (this.#client.destroyed) return;
+        this.#relay(undefined, req, headBytes);
+        this.#drain();
+        this.#client.resume();
+      };
+      void fault.release.then(resume, resume);
       return true;
     }
-    this.#budget = fault?.kind === 'reset' ? (fault.afterBytes ?? 0) : Infinity;
+    this.#relay(fault, req, headBytes);
+    return true;
+  }
+
+  /** Sends a request head upstream and sets up how its body and response are relayed. */
+  #relay(fault: Fault | undefined, req: ProxiedRequest, headBytes: Buffer): void {
+    this.#budget = fault?.kind === 'reset' || fault?.kind === 'stall' ? (fault.afterBytes ?? 0) : Infinity;
+    this.#whenSpent = fault?.kind === 'stall' ? 'stall' : 'reset';
     const length = Number(req.headers['content-length'] ?? 0);
     if (req.headers['transfer-encoding'] !== undefined) this.#state = 'raw'; // chunked: no more heads to find
     else if (length > 0) [this.#state, this.#bodyLeft] = ['body', length];
     else this.#state = 'head';
     this.#toUpstream(headBytes);
-    return true;
   }
 
   /** Spends the reset budget: how many of `n` bytes may still go through. */
@@ -296,8 +326,16 @@ class Connection {
     return allowed;
   }
 
-  #reset(): void {
+  /** The budget ran out: reset both connections, or stall (keep both open, relay nothing more). */
+  #spent(): void {
     this.#state = 'dead';
+    if (this.#whenSpent === 'stall') {
+      // Not reading lets the client's writes back up, as on a dead link.
+      this.#client.pause();
+      this.#upstream?.pause();
+      this.#stalled.add(this.#client);
+      return;
+    }
     this.#client.resetAndDestroy();
     this.#upstream?.resetAndDestroy();
   }
@@ -308,7 +346,7 @@ class Connection {
       this.#client.pause();
       this.#upstream?.once('drain', () => this.#client.resume());
     }
-    if (allowed < bytes.length) this.#reset();
+    if (allowed < bytes.length) this.#spent();
   }
 
   #connect(): net.Socket {
@@ -328,7 +366,7 @@ class Connection {
         up.pause();
         this.#client.once('drain', () => up.resume());
       }
-      if (allowed < chunk.length) this.#reset();
+      if (allowed < chunk.length) this.#spent();
     });
     return up;
   }
