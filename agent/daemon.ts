@@ -41,20 +41,35 @@ const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
 /** Runs until a stop signal; resolves with the exit code once everything is saved and released. */
 export async function runDaemon(opts: DaemonOptions): Promise<ExitCode> {
-  const s = await setup({ config: opts.config, pair: opts.pair, ...(opts.log ? { log: opts.log } : {}) });
-  const opened = await openAll(s);
-  const log = s.log;
+  let log: Logger | undefined;
   const controller = new AbortController();
-  const signals = watchSignals(log, () => controller.abort(new Error('aborted: the agent is stopping')));
-  const stop = opts.stopSignal ?? signals.first;
-  log.info({ event: 'started', pairs: opened.map((o) => o.rt.pair.name), config: s.config.file }, `sync-agent started (pid ${process.pid})`);
+  // Listening from the very start: a stop during start-up is a clean stop too, never a kill.
+  const signals = watchSignals(() => log, () => controller.abort(new Error('aborted: the agent is stopping')));
+  try {
+    const s = await setup({ config: opts.config, pair: opts.pair, ...(opts.log ? { log: opts.log } : {}) });
+    log = s.log;
+    const opened = await openAll(s);
+    let code: ExitCode;
+    try {
+      code = await run(s, opened, controller, { ...signals, first: opts.stopSignal ?? signals.first }, opts);
+    } finally {
+      await closeAll(opened);
+    }
+    s.log.info({ event: 'stopped' }, 'stopped: manifest saved, locks released');
+    return code;
+  } finally {
+    signals.dispose();
+  }
+}
 
-  const workers = opened.map(
-    (o) => new PairWorker({ rt: o.rt, signal: controller.signal, force: opts.force ?? false, ...opts.worker }),
-  );
+async function run(s: Setup, opened: readonly Opened[], controller: AbortController, signals: Signals, opts: DaemonOptions): Promise<ExitCode> {
+  const log = s.log;
+  log.info({ event: 'started', pairs: opened.map((o) => o.rt.pair.name), config: s.config.file }, `sync-agent started (pid ${process.pid})`);
+  const workers = opened.map((o) => new PairWorker({ rt: o.rt, signal: controller.signal, force: opts.force ?? false, ...opts.worker }));
   let stopping = false;
-  void stop.then(() => (stopping = true));
+  const stop = signals.first.then(() => void (stopping = true));
   const started = Promise.all(workers.map((w) => w.start()));
+  started.catch(() => undefined); // a start that fails after a stop has nothing left to report
   await Promise.race([started, stop]);
   if (!stopping) {
     log.info({ event: 'ready', pairs: workers.length }, `ready: first pass done for ${workers.length} pair(s)`);
@@ -75,9 +90,6 @@ export async function runDaemon(opts: DaemonOptions): Promise<ExitCode> {
   clearTimeout(graceTimer);
   controller.abort(new Error('aborted: the agent is stopping'));
   await Promise.all(workers.map((w) => w.stopped()));
-  await closeAll(opened);
-  signals.dispose();
-  log.info({ event: 'stopped' }, 'stopped: manifest saved, locks released');
   return EXIT.ok;
 }
 
@@ -100,8 +112,16 @@ async function closeAll(opened: readonly Opened[]): Promise<void> {
   }
 }
 
+interface Signals {
+  /** The first SIGINT/SIGTERM: stop gracefully. */
+  readonly first: Promise<unknown>;
+  /** A second one: stop waiting for transfers in flight. */
+  readonly second: Promise<void>;
+  readonly dispose: () => void;
+}
+
 /** The first SIGINT/SIGTERM asks for a graceful stop; a second one stops waiting for transfers. */
-function watchSignals(log: Logger, abortNow: () => void): { first: Promise<void>; second: Promise<void>; dispose: () => void } {
+function watchSignals(log: () => Logger | undefined, abortNow: () => void): Signals {
   let count = 0;
   let resolveFirst: () => void = () => undefined;
   let resolveSecond: () => void = () => undefined;
@@ -109,7 +129,7 @@ function watchSignals(log: Logger, abortNow: () => void): { first: Promise<void>
   const second = new Promise<void>((r) => (resolveSecond = r));
   const onSignal = (sig: NodeJS.Signals): void => {
     count++;
-    log.info({ event: 'signal', signal: sig }, count === 1 ? `${sig} received` : `${sig} received again: aborting transfers now`);
+    log()?.info({ event: 'signal', signal: sig }, count === 1 ? `${sig} received` : `${sig} received again: aborting transfers now`);
     if (count === 1) resolveFirst();
     else {
       resolveSecond();
