@@ -76,6 +76,23 @@ export async function removeQuietly(file: string): Promise<void> {
   await rm(file, { force: true }).catch(() => undefined);
 }
 
+/**
+ * Deletes the temp files a killed run left (a download writes `.sync-agent-tmp-*` and removes it
+ * itself, but SIGKILL or a power cut skips that). Call at the start of a pass, under the pair's
+ * lock: no transfer of the pair is in flight then, so every temp file is a leftover. `rels` are
+ * on-disk paths relative to `root` (as the scanner meets them); a name that is not a temp name
+ * is never touched. Returns how many were removed; one that cannot be is left (never an error).
+ */
+export async function removeLeftoverTemps(root: string, rels: readonly string[]): Promise<number> {
+  let removed = 0;
+  for (const rel of rels) {
+    if (!path.basename(rel).startsWith(TEMP_PREFIX)) continue;
+    // A leftover that cannot be removed is harmless (ignored everywhere): never fail a pass on it.
+    if (await unlink(path.join(root, ...rel.split('/'))).then(() => true, () => false)) removed++;
+  }
+  return removed;
+}
+
 /** Moves a file, falling back to copy + unlink across devices (trash on another mount). */
 export async function moveFile(from: string, to: string): Promise<void> {
   await mkdir(path.dirname(to), { recursive: true });
