@@ -3,7 +3,7 @@
 //   node --import tsx bench/profile.ts [--files 10000] [--big 3] [--big-mib 100] [--large 100000]
 // Uses the same corpus folders as run.ts. Writes bench/out/prof-<time>/ (profiles) and .md.
 
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,6 +60,8 @@ async function session(corpus: Corpus, label: string, fill?: Tool): Promise<void
   const s = await startS3Server({ buckets: ['prof'] });
   try {
     const work = path.join(a.work, `prof-${label}`);
+    // A manifest left by an earlier run names another server port: the agent would refuse it.
+    await rm(work, { recursive: true, force: true });
     const target: Target = { endpoint: s.endpoint, bucket: 'prof', local: corpus.root, work, concurrency: Number(a.concurrency), env: s.env };
     const n = corpus.files.length;
     if (fill) {

@@ -34,6 +34,12 @@ async function withServer<T>(fn: (s: S3Server) => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Empties a scratch folder left by an interrupted run: the agent's manifest there names the old
+ * server's port, and the agent rightly refuses it (exit 2) for the new one.
+ */
+const fresh = (dir: string): Promise<void> => rm(dir, { recursive: true, force: true });
+
 interface Slot {
   readonly tool: Tool;
   readonly target: Target;
@@ -58,6 +64,7 @@ async function timed(ctx: BenchContext, s: S3Server, slot: Slot, pass: PassName,
 export async function chain(ctx: BenchContext, corpus: Corpus, rep: number): Promise<void> {
   await withServer(async (s) => {
     const dir = path.join(ctx.work, `chain-r${rep}`);
+    await fresh(dir);
     const slots: Slot[] = [];
     for (const tool of rotate(ctx.tools, rep)) {
       const local = path.join(dir, tool.id, 'local');
@@ -83,6 +90,7 @@ export async function bigFile(ctx: BenchContext, sizeBytes: number, rep: number)
   await makeBigFile(path.join(src, 'big.dat'), sizeBytes);
   await withServer(async (s) => {
     const dir = path.join(ctx.work, `gib-r${rep}`);
+    await fresh(dir);
     for (const tool of rotate(ctx.tools, rep)) {
       const slot = await slotFor(ctx, s, tool, `${tool.id}-g${rep}`, src, path.join(dir, tool.id));
       await timed(ctx, s, slot, 'gib', rep, { kind: 'mirror' }, 1);
@@ -109,6 +117,7 @@ export async function largeNoop(ctx: BenchContext, opts: CorpusOptions, reps: nu
   const n = corpus.files.length;
   await withServer(async (s) => {
     const dir = path.join(ctx.work, 'large');
+    await fresh(dir);
     const filler = ctx.tools.find((t) => t.role === 'limit');
     if (!filler) throw new Error('the large no-op needs the floor-raw contender to fill its bucket');
     const fill = await slotFor(ctx, s, filler, 'large', corpus.root, path.join(dir, 'fill'));
