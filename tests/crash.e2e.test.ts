@@ -109,7 +109,7 @@ function passKilledAt(w: World, proxy: FaultProxy, point: KillPoint): Promise<{ 
   });
 }
 
-test('SIGKILL at random points of a pass with 500 files on the move, then passes complete it: byte-exact, no conflict copies, no temp files, no incomplete multipart uploads', async (t) => {
+test.serial('SIGKILL at random points of a pass with 500 files on the move, then passes complete it: byte-exact, no conflict copies, no temp files, no incomplete multipart uploads', async (t) => {
   t.timeout(900_000);
   const seed = Number(process.env.CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
   t.log(`CRASH_SEED=${seed}`);
@@ -225,7 +225,7 @@ async function oneBigFile(t: { teardown(fn: () => Promise<void>): void }, side: 
 const incompleteUploads = async (w: World): Promise<string[]> =>
   ((await server.client().send(new ListMultipartUploadsCommand({ Bucket: w.bucket }))).Uploads ?? []).map((u) => u.Key ?? '');
 
-test('a multipart upload killed between its parts leaves an incomplete upload; the next upload of the file aborts it', async (t) => {
+test.serial('a multipart upload killed between its parts leaves an incomplete upload; the next upload of the file aborts it', async (t) => {
   const { w, proxy, bytes } = await oneBigFile(t, 'local');
   const r = await passKilledAt(w, proxy, { at: 'multipart', part: 2 });
   t.true(r.killed);
@@ -237,7 +237,7 @@ test('a multipart upload killed between its parts leaves an incomplete upload; t
   t.is(digest((await w.get('big-0.bin')) ?? Buffer.alloc(0)), digest(bytes));
 });
 
-test('a download killed half-way leaves a temp file; the next pass removes it and completes the file', async (t) => {
+test.serial('a download killed half-way leaves a temp file; the next pass removes it and completes the file', async (t) => {
   const { w, proxy, bytes } = await oneBigFile(t, 'remote');
   const r = await passKilledAt(w, proxy, { at: 'download', bytes: 5 * MIB });
   t.true(r.killed);
