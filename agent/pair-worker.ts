@@ -3,14 +3,13 @@
 // reconcileEverySec timer, on overflow, on retry) absorbs the dirty set. Guards and a remote that
 // is down are logged once, written to status, and retried; nothing here ever crashes the daemon.
 
-import { lstat, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { PairRuntime } from './pair.js';
-import type { ActionResult, LocalFile } from './types.js';
 import { Aggregator, type FlushBatch } from './aggregator.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
 import { runCycle, type CycleReport } from './cycle.js';
 import { describeError } from './executor.js';
-import { keyToLocalPath } from './paths.js';
+import { pathsToRecheck } from './recheck.js';
 import { StatusWriter } from './status-writer.js';
 import type { LiveFigures } from './status-report.js';
 import { PairWatch, type StartWatcher } from './pair-watch.js';
@@ -196,7 +195,7 @@ export class PairWorker {
     }
     this.#busy = undefined;
     if (report !== undefined || error !== undefined) {
-      this.#status.record({ startedAt, finishedAt: new Date(this.#clock.now()), ...(report ? { report } : {}), ...(error ? { error } : {}) });
+      this.#status.record({ startedAt, finishedAt: new Date(this.#clock.now()), ...(report ? { report } : {}), ...(error ? { error } : {}) }, scope === undefined);
       await this.#settle(scope, report, error);
     }
     if (scope === undefined) {
@@ -209,24 +208,30 @@ export class PairWorker {
   /** Logs what a cycle came to and queues what must be looked at again. */
   async #settle(scope: Set<string> | undefined, report: CycleReport | undefined, error: string | undefined): Promise<void> {
     const log = this.#rt.log;
+    if (report?.kind === 'guard' && report.verdict.guard === 'listing-failed') {
+      // Logged when the outage starts; retried sooner than the period, as a full pass.
+      if (!this.#remoteDown) log.warn({ event: 'remote-down', error: report.verdict.message }, `remote unreachable, retrying (nothing is treated as deleted): ${report.verdict.message}`);
+      this.#remoteDown = true;
+      this.#retry.schedule([], true);
+      return;
+    }
     if (error !== undefined || report?.kind === 'guard') {
-      const listing = report?.kind === 'guard' && report.verdict.guard === 'listing-failed';
-      const message = error ?? (report?.kind === 'guard' ? report.verdict.message : '');
+      const message = report?.kind === 'guard' ? report.verdict.message : (error ?? '');
+      // The same problem pass after pass is logged once; status shows it every time.
       if (message !== this.#lastProblem) {
         this.#lastProblem = message;
-        if (listing) log.warn({ event: 'remote-down', error: message }, `remote unreachable, retrying (nothing is treated as deleted): ${message}`);
-        else if (report?.kind === 'guard') log.error({ event: 'guard', guard: report.verdict.guard, message }, `${message}; trying again at the next periodic pass`);
+        if (report?.kind === 'guard') log.error({ event: 'guard', guard: report.verdict.guard, message }, `${message}; trying again at the next periodic pass`);
         else log.error({ event: 'pass-failed', error: message }, `pass failed: ${message}`);
       }
-      if (listing) this.#remoteDown = true;
-      // A tripped guard waits for the period; a remote that is down or a crash is retried sooner.
-      if (error !== undefined || listing) this.#retry.schedule([], true);
+      // A tripped guard waits for the period (or --force); an unexpected failure is retried sooner.
+      if (error !== undefined) this.#retry.schedule([], true);
       return;
     }
     if (report?.kind !== 'done') return;
     if (this.#remoteDown) log.info({ event: 'remote-up' }, 'remote reachable again');
     this.#remoteDown = false;
-    this.#lastProblem = undefined;
+    // Only a full pass that went through shows a guard's condition is gone.
+    if (scope === undefined) this.#lastProblem = undefined;
     const { counts } = report;
     if (scope === undefined || report.actions > 0) {
       log[scope === undefined ? 'info' : 'debug'](
@@ -234,30 +239,10 @@ export class PairWorker {
         `${scope === undefined ? 'full pass' : 'cycle'}: uploaded ${counts.uploaded}, downloaded ${counts.downloaded}, deleted ${counts.deleted}, moved ${counts.moved}, conflicts ${counts.conflicts}, failed ${counts.failed}`,
       );
     }
-    await this.#requeue(report.results);
-  }
-
-  /** Stale actions and files that changed while they were sent go round again; failures retry later. */
-  async #requeue(results: readonly ActionResult[]): Promise<void> {
-    const failed: string[] = [];
-    for (const r of results) {
-      const a = r.action;
-      if (r.status === 'failed') {
-        if (!this.#signal.aborted) failed.push(a.path, ...(a.kind === 'moveRemote' ? [a.from] : []));
-      } else if (r.status === 'stale') {
-        this.#agg.push({ path: a.path, removed: false });
-        if (a.kind === 'moveRemote') this.#agg.push({ path: a.from, removed: false });
-      } else if (a.kind === 'upload' && (await this.#changedSince(a.local))) {
-        this.#agg.push({ path: a.path, removed: false });
-      }
-    }
+    const { again, failed } = await pathsToRecheck(report.results, this.#rt.pair.local, this.#rt.diskNames, this.#signal.aborted);
+    for (const p of again) this.#agg.push({ path: p, removed: false });
     if (failed.length > 0) this.#retry.schedule(failed, false);
     else this.#retry.succeeded();
-  }
-
-  async #changedSince(f: LocalFile): Promise<boolean> {
-    const st = await lstat(keyToLocalPath(this.#rt.pair.local, this.#rt.diskNames.get(f.path) ?? f.path)).catch(() => undefined);
-    return st === undefined || st.size !== f.size || st.mtimeMs !== f.mtimeMs;
   }
 
   #schedulePeriod(): void {

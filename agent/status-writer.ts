@@ -11,6 +11,8 @@ export class StatusWriter {
   readonly #rt: PairRuntime;
   #previous: PairStatus | undefined;
   #outcome: PassOutcome | undefined;
+  /** A tripped guard stays in status until a full pass goes through, scoped cycles or not. */
+  #guard: string | undefined;
   #chain: Promise<void> = Promise.resolve();
 
   constructor(rt: PairRuntime) {
@@ -22,9 +24,12 @@ export class StatusWriter {
     this.#previous = await readStatus(this.#rt.stateDir, this.#rt.pair.name).catch(() => undefined);
   }
 
-  /** Records a finished cycle; the next write reports it as the last pass. */
-  record(outcome: PassOutcome): void {
+  /** Records a finished cycle (`full`: a full pass); the next write reports it as the last pass. */
+  record(outcome: PassOutcome, full: boolean): void {
     this.#outcome = outcome;
+    const r = outcome.report;
+    if (r?.kind === 'guard' && r.verdict.guard !== 'listing-failed') this.#guard = r.verdict.message;
+    else if (full && r?.kind === 'done') this.#guard = undefined;
   }
 
   /** Queues a write of the current status; never rejects (a status file is not worth a crash). */
@@ -47,7 +52,8 @@ export class StatusWriter {
   #build(live: LiveFigures, now: Date): PairStatus {
     const rt = this.#rt;
     if (this.#outcome !== undefined) {
-      return { ...statusFromReport(rt, this.#outcome, live, this.#previous), updatedAt: now.toISOString() };
+      const status = statusFromReport(rt, this.#outcome, live, this.#previous);
+      return { ...status, ...(this.#guard !== undefined ? { guard: this.#guard } : {}), updatedAt: now.toISOString() };
     }
     // Before this run's first pass ends: the previous run's last pass, today's live figures.
     const { guard: _guard, oldestUnsyncedMs: _oldest, remoteDown: _down, ...kept } = this.#previous ?? {
