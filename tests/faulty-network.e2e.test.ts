@@ -93,7 +93,7 @@ test.serial('stalled requests time out and are retried: the pass does not hang',
   const { w, proxy } = await faultyWorld(t);
   const expected = await seed(w, { local: 3, remote: 3, size: 100_000 });
   const fault = proxy.inject({ fault: { kind: 'stall' }, match: matching(['put', 'get']), times: 3 });
-  const r = await runCli(['--reconcile'], { cwd: w.dir, env: testEnv({ ...server.env, SYNC_AGENT_S3_IDLE_TIMEOUT_MS: '1500' }) });
+  const r = await runCli(['--reconcile'], { cwd: w.dir, env: testEnv({ ...server.env, SYNC_AGENT_S3_IDLE_TIMEOUT_MS: '3000' }) });
   t.is(r.code, 0, why(r));
   t.is(fault.hits, 3);
   t.deepEqual(await localDigests(w.local), digests(expected));
