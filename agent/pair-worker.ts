@@ -31,6 +31,12 @@ export interface PairWorkerOptions {
   readonly watch?: StartWatcher;
 }
 
+/**
+ * chokidar (`atomic: true`, agent/watcher.ts) holds each unlink this long to merge an editor's
+ * unlink + add into a change, so a rename's remove arrives about this much after its add.
+ */
+const CHOKIDAR_UNLINK_DELAY_MS = 100;
+
 /** What the running cycle has left, for status. */
 interface Busy {
   readonly since: number | undefined;
@@ -84,7 +90,8 @@ export class PairWorker {
       clock: this.#clock,
       debounceMs: rt.pair.debounceMs,
       // The two halves of a rename must reach the planner together to become a server-side move.
-      removeRideAlongMs: rt.pair.debounceMs,
+      // Quiet for debounceMs counted from the real unlink, which chokidar reports late.
+      removeRideAlongMs: Math.max(0, rt.pair.debounceMs - CHOKIDAR_UNLINK_DELAY_MS),
       onFlush: (batch) => this.#onFlush(batch),
     });
     // Remote down or actions failed: try again after 1 s, doubling, never later than the period.

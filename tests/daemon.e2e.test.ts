@@ -151,6 +151,28 @@ test.serial('a folder rename moves objects server-side: almost no bytes uploaded
   t.is(await w.stop(d), 0);
 });
 
+test.serial('a file rename is a server-side move, not an upload', async (t) => {
+  const w = await daemonWorld(server);
+  t.teardown(w.cleanup);
+  const size = 256 * 1024;
+  await writeFile(path.join(w.local, 'draft.bin'), Buffer.alloc(size, 3));
+  const d = await w.start();
+  await server.resetStats();
+  for (const [from, to] of [
+    ['draft.bin', 'final.bin'],
+    ['final.bin', 'sub/final.bin'],
+  ] as const) {
+    await mkdir(path.join(w.local, 'sub'), { recursive: true });
+    await rename(path.join(w.local, from), path.join(w.local, to));
+    await waitFor(`${from} -> ${to}`, async () => JSON.stringify(await w.keys()) === JSON.stringify([to]), 60_000);
+  }
+  const stats = await server.stats();
+  t.log(`2 renames of ${size} bytes: ${stats.bytesIn} bytes uploaded, ${stats.copies} copies`);
+  t.true(stats.bytesIn < size, `${stats.bytesIn} bytes uploaded`);
+  await waitFor('the moves logged', () => logged(d, 'moveRemote').length === 2);
+  t.is(await w.stop(d), 0);
+});
+
 test.serial('a second daemon on the same config exits 4', async (t) => {
   const w = await daemonWorld(server);
   t.teardown(w.cleanup);
