@@ -9,6 +9,7 @@ import { checkGuards, type GuardVerdict } from './safety.js';
 import { scanLocal } from './scanner.js';
 import { buildRemoteSnapshot, inScope } from './paths.js';
 import { execute } from './executor.js';
+import { removeLeftoverTemps } from './local-fs.js';
 import { applyResults, baseSnapshot } from '../state/manifest.js';
 import { describeError } from './executor.js';
 import { listRemote, statRemote } from './remote-listing.js';
@@ -179,6 +180,8 @@ export async function runCycle(rt: PairRuntime, opts: CycleOptions = {}): Promis
     return { kind: 'dry-run', lines: [...thePlan.actions.map(describeAction), ...skips.map((s) => `skip ${s.path}: ${s.reason}`)], skips };
   }
 
+  const removed = await removeLeftoverTemps(pair.local, scan.temps);
+  if (removed > 0) rt.log.info({ event: 'temps-removed', count: removed }, `removed ${removed} temp file(s) left by an interrupted run`);
   if (!scan.rootExists) await mkdir(pair.local, { recursive: true }); // first run only: the guard refused otherwise
   opts.onPlan?.({ files: thePlan.actions.length, bytes: thePlan.actions.reduce((n, a) => n + actionBytes(a), 0) });
   const passTime = opts.now ?? new Date();

@@ -7,7 +7,7 @@ import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { hashFile } from './hasher.js';
 import type { PathMatcher } from './ignore.js';
-import { checkRemoteKey, decodeLocalName, isInside, topmostScope } from './paths.js';
+import { checkRemoteKey, decodeLocalName, isInside, TEMP_PREFIX, topmostScope } from './paths.js';
 import type { BaseSnapshot, HashAlgo, LocalFile, Skip } from './types.js';
 
 export interface ScanOptions {
@@ -40,6 +40,8 @@ export interface LocalScan {
   readonly skips: Skip[];
   /** Paths (files or folders) that could not be read: the agent must not plan deletes under them. */
   readonly blind: string[];
+  /** On-disk relative paths of the agent's temp files met on the walk: leftovers of a killed run. */
+  readonly temps: string[];
   readonly hashedFiles: number;
   readonly hashedBytes: number;
 }
@@ -70,7 +72,7 @@ const describe = (e: unknown): string =>
   codeOf(e) === 'EACCES' || codeOf(e) === 'EPERM' ? 'permission denied' : `cannot read (${codeOf(e)})`;
 const kindName = (k: Kind): string => (k.isFIFO() ? 'a FIFO' : k.isSocket() ? 'a socket' : 'a device or unknown type');
 const emptyScan = (rootExists: boolean): LocalScan => ({
-  rootExists, snapshot: new Map(), diskNames: new Map(), skips: [], blind: [], hashedFiles: 0, hashedBytes: 0,
+  rootExists, snapshot: new Map(), diskNames: new Map(), skips: [], blind: [], temps: [], hashedFiles: 0, hashedBytes: 0,
 });
 
 export async function scanLocal(opts: ScanOptions): Promise<LocalScan> {
@@ -96,6 +98,7 @@ class Walker {
   readonly #diskNames = new Map<string, string>();
   readonly #skips = new Map<string, Skip>();
   readonly #blind = new Set<string>();
+  readonly #temps: string[] = [];
   readonly #suspects: { readonly key: string; readonly st: Stats }[] = [];
   #files = 0;
   #hashedFiles = 0;
@@ -118,7 +121,7 @@ class Walker {
     await pool(this.#suspects, this.#o.hashConcurrency ?? 4, this.#o.signal, (s) => this.#hash(s.key, s.st));
     this.#o.onProgress?.(this.#files);
     const skips = [...this.#skips.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    return { rootExists: true, snapshot: this.#snapshot, diskNames: this.#diskNames, skips, blind: [...this.#blind].sort(), hashedFiles: this.#hashedFiles, hashedBytes: this.#hashedBytes };
+    return { rootExists: true, snapshot: this.#snapshot, diskNames: this.#diskNames, skips, blind: [...this.#blind].sort(), temps: this.#temps, hashedFiles: this.#hashedFiles, hashedBytes: this.#hashedBytes };
   }
 
   #abs(disk: string): string {
@@ -163,6 +166,7 @@ class Walker {
   async #visit(e: Entry, push: (j: Job) => void): Promise<void> {
     const key = join(e.parent.key, e.nfc);
     const disk = join(e.parent.disk, e.name);
+    if (e.kind.isFile() && e.name.startsWith(TEMP_PREFIX)) return void this.#temps.push(disk);
     if (this.#o.ignore.ignores(key, e.kind.isDirectory())) return;
     if (e.kind.isDirectory()) return push({ dir: { key, disk, real: `${e.parent.real}/${e.name}`, parent: e.parent } });
     if (e.kind.isSymbolicLink()) {
