@@ -135,7 +135,9 @@ export class PairWorker {
   /** Resolves once the cycle in flight has ended (its manifest saved) and status is written. */
   async stopped(): Promise<void> {
     await this.#running;
-    await this.#status.write(this.#live(), new Date(this.#clock.now()));
+    // No pid: `status` must not point at a daemon that is gone.
+    const { daemonPid: _gone, ...live } = this.#live();
+    await this.#status.write(live, new Date(this.#clock.now()));
   }
 
   #onFlush(batch: FlushBatch): void {

@@ -157,4 +157,5 @@ test.serial('status shows tracked files, the last pass and the daemon pid', asyn
   t.is(await w.stop(d), 0);
   const after = await w.status();
   t.is(after?.pendingPaths, 0);
+  t.is(after?.daemonPid, undefined, 'a stopped daemon leaves no pid in status');
 });
