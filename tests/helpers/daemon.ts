@@ -35,7 +35,8 @@ export interface DaemonWorld {
   /** Every key under the pair's prefix, sorted (all pages). */
   keys(): Promise<string[]>;
   status(): Promise<PairStatus | undefined>;
-  manifest(): Promise<Manifest>;
+  /** The pair's manifest; undefined when none was written yet (nothing was ever synced). */
+  manifest(): Promise<Manifest | undefined>;
   cleanup(): Promise<void>;
 }
 
@@ -114,7 +115,10 @@ export async function daemonWorld(server: S3Server, pair: Record<string, unknown
         return undefined;
       }
     },
-    manifest: async () => JSON.parse(await readFile(path.join(tmp.path, '.state', 'main.manifest.json'), 'utf8')) as Manifest,
+    async manifest() {
+      const text = await readFile(path.join(tmp.path, '.state', 'main.manifest.json'), 'utf8').catch(() => undefined);
+      return text === undefined ? undefined : (JSON.parse(text) as Manifest);
+    },
     async cleanup() {
       for (const d of running) {
         d.child.kill('SIGKILL');
