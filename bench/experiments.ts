@@ -1,11 +1,12 @@
 // Evidence for the changes proposed in results.md: the same scenario run with one thing varied,
 // interleaved over several repetitions on fresh servers. Not part of run.ts (these are not peers).
-//   node --import tsx bench/experiments.ts head|multipart|startup|concurrency [--files 5000] [--mib 1024] [--reps 3]
+//   node --import tsx bench/experiments.ts head|multipart|startup|concurrency|listing [--files 5000] [--mib 1024] [--reps 3]
 //
 // head        the floor with and without a HeadObject before each PUT (the agent's just-in-time check)
 // multipart   one big file: the plain part loop at several part sizes, lib-storage (the agent's way), the agent
 // startup     the agent through tsx (bin/sync-agent.js) vs a prebuilt esbuild bundle of agent/cli.ts
 // concurrency the agent and the SDK floor at 8, 16 and 32 files in flight
+// listing     no-op over one shared bucket: one paged listing vs one listing per top-level prefix
 
 import { mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -46,6 +47,11 @@ interface Experiment {
   readonly variants: readonly Variant[];
   /** Passes run in order on each variant's bucket; a no-op needs the first upload before it. */
   readonly passes: readonly PassName[];
+  /**
+   * One server and one bucket for everything: filled once by the server-limit client, then every
+   * variant syncs once untimed (the agent adopts it), then the timed no-ops. @default false
+   */
+  readonly shared?: boolean;
 }
 
 const sdk = (label: string, extra: string[] = []): Variant => ({ label, tool: floorTool('sdk', extra, 'floor-variant') });
@@ -103,8 +109,55 @@ async function experiment(name: string): Promise<Experiment> {
           { label: `SDK floor at ${c}`, tool: floorTool('sdk'), concurrency: c },
         ]),
       };
+    case 'listing':
+      return {
+        ...(await smallCorpus()),
+        passes: ['noop'],
+        shared: true,
+        variants: [
+          sdk('SDK floor, one listing'),
+          sdk('SDK floor, parallel by prefix', ['--parallel-list']),
+          { label: 'server limit, one listing', tool: floorTool('raw') },
+          { label: 'server limit, parallel by prefix', tool: floorTool('raw', ['--parallel-list'], 'raw-parallel') },
+          { label: 'sync-agent', tool: agentTool() },
+        ],
+      };
     default:
-      throw new Error(`unknown experiment "${name}": head, multipart, startup or concurrency`);
+      throw new Error(`unknown experiment "${name}": head, multipart, startup, concurrency or listing`);
+  }
+}
+
+type Results = Map<string, PassResult[]>;
+
+function say(v: Variant, r: PassResult): void {
+  process.stdout.write(`${r.pass} ${v.label}: ${r.ms} ms, cpu ${r.cpuMs ?? '?'} ms, ${r.server.requests} requests, peak ${Math.round((r.peakRssKiB ?? 0) / 1024)} MiB${r.ok ? '' : ` FAILED ${r.problem ?? ''}`}\n`);
+}
+
+/** The shared-bucket form (see Experiment.shared). */
+async function shared(name: string, x: Experiment, reps: number, results: Results): Promise<void> {
+  const s = await startS3Server({ buckets: ['shared'] });
+  try {
+    const base = path.join(a.work, `exp-${name}`);
+    const target = (v: Variant, i: number) => ({ endpoint: s.endpoint, bucket: 'shared', local: x.local, work: path.join(base, String(i)), concurrency: v.concurrency ?? 16, env: s.env });
+    const fill = await runPass({ server: s, tool: floorTool('raw'), target: target(x.variants[0] as Variant, -1), pass: 'populate', rep: 0, check: { kind: 'mirror' }, files: x.files, env: benchEnv(), logPrefix: path.join(base, 'fill') });
+    if (!fill.ok) throw new Error(`filling the bucket failed: ${fill.problem ?? ''}`);
+    for (const [i, v] of x.variants.entries()) {
+      await mkdir(target(v, i).work, { recursive: true });
+      say(v, await runPass({ server: s, tool: v.tool, target: target(v, i), pass: 'adopt', rep: 0, check: { kind: 'no-writes', mirror: false }, files: x.files, env: benchEnv(), logPrefix: path.join(base, `${i}-warm`) }));
+    }
+    for (let rep = 1; rep <= reps; rep++) {
+      for (const [k] of x.variants.entries()) {
+        const i = (k + rep) % x.variants.length;
+        const v = x.variants[i] as Variant;
+        for (const pass of x.passes) {
+          const r = await runPass({ server: s, tool: v.tool, target: target(v, i), pass, rep, check: { kind: 'no-writes', mirror: false }, files: x.files, env: benchEnv(), logPrefix: path.join(base, `${i}-${pass}-${rep}`) });
+          results.set(`${pass}\u0000${v.label}`, [...(results.get(`${pass}\u0000${v.label}`) ?? []), r]);
+          say(v, r);
+        }
+      }
+    }
+  } finally {
+    await s.stop();
   }
 }
 
@@ -112,8 +165,10 @@ async function main(): Promise<void> {
   const name = positionals[0] ?? '';
   const x = await experiment(name);
   const reps = Number(a.reps);
-  const results = new Map<string, PassResult[]>();
-  for (let rep = 1; rep <= reps; rep++) {
+  const results: Results = new Map();
+  await rm(path.join(a.work, `exp-${name}`), { recursive: true, force: true });
+  if (x.shared) await shared(name, x, reps, results);
+  else for (let rep = 1; rep <= reps; rep++) {
     const s = await startS3Server({ buckets: [] });
     try {
       const order = x.variants.map((_, i) => x.variants[(i + rep) % x.variants.length] as Variant);
@@ -127,7 +182,7 @@ async function main(): Promise<void> {
           const r = await runPass({ server: s, tool: v.tool, target, pass, rep, check: { kind: pass === 'noop' ? 'no-writes' : 'mirror', mirror: true }, files: x.files, env: benchEnv(), logPrefix: path.join(work, pass) });
           const key = `${pass}\u0000${v.label}`;
           results.set(key, [...(results.get(key) ?? []), r]);
-          process.stdout.write(`${pass} ${v.label}: ${r.ms} ms, cpu ${r.cpuMs ?? '?'} ms, ${r.server.requests} requests, peak ${Math.round((r.peakRssKiB ?? 0) / 1024)} MiB${r.ok ? '' : ` FAILED ${r.problem ?? ''}`}\n`);
+          say(v, r);
         }
       }
     } finally {

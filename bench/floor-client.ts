@@ -30,7 +30,13 @@ export interface FloorClientOptions {
 }
 
 export interface FloorClient {
-  list(bucket: string): Promise<RemoteListing>;
+  /** Every object (under `prefix`), page after page. */
+  list(bucket: string, prefix?: string): Promise<RemoteListing>;
+  /**
+   * One delimiter listing: the top-level "folders" (to list them in parallel) and the objects at
+   * the top. Experiments only: a truncated answer (over 1,000 entries) is an error.
+   */
+  topLevel(bucket: string): Promise<{ prefixes: string[]; objects: RemoteListing }>;
   /** One PutObject of the whole file, with the mtime in `x-amz-meta-mtime` (rclone's format). */
   put(bucket: string, key: string, file: string, mtime: string): Promise<void>;
   /** Create, `queueSize` UploadParts of `partSize` bytes in flight, complete. */
@@ -57,15 +63,23 @@ export class SdkFloorClient implements FloorClient {
     });
   }
 
-  async list(bucket: string): Promise<RemoteListing> {
+  async list(bucket: string, prefix?: string): Promise<RemoteListing> {
     const out: RemoteListing = new Map();
     let token: string | undefined;
     do {
-      const page = await this.#s3.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1000, ContinuationToken: token }));
+      const page = await this.#s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: 1000, ContinuationToken: token }));
       for (const o of page.Contents ?? []) if (o.Key !== undefined) out.set(o.Key, o.Size ?? 0);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
     return out;
+  }
+
+  async topLevel(bucket: string): Promise<{ prefixes: string[]; objects: RemoteListing }> {
+    const page = await this.#s3.send(new ListObjectsV2Command({ Bucket: bucket, Delimiter: '/' }));
+    if (page.IsTruncated) throw new Error('topLevel: more than one page of top-level entries');
+    const objects: RemoteListing = new Map();
+    for (const o of page.Contents ?? []) if (o.Key !== undefined) objects.set(o.Key, o.Size ?? 0);
+    return { prefixes: (page.CommonPrefixes ?? []).flatMap((p) => (p.Prefix === undefined ? [] : [p.Prefix])), objects };
   }
 
   async put(bucket: string, key: string, file: string, mtime: string): Promise<void> {

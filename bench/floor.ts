@@ -12,7 +12,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { forEachLimit } from './corpus.js';
-import { SdkFloorClient, type FloorClient, type FloorClientOptions } from './floor-client.js';
+import { SdkFloorClient, type FloorClient, type FloorClientOptions, type RemoteListing } from './floor-client.js';
 import { RawS3Client } from './raw-s3.js';
 
 const MIB = 1024 * 1024;
@@ -35,6 +35,16 @@ export interface FloorOptions {
    */
   readonly headFirst?: boolean;
   readonly libStorage?: boolean;
+  /** List each top-level prefix in parallel instead of one paged listing. @default false */
+  readonly parallelList?: boolean;
+}
+
+/** One paged listing, or (parallelList) one per top-level prefix, all at once. */
+async function listAll(client: FloorClient, bucket: string, parallel: boolean): Promise<RemoteListing> {
+  if (!parallel) return client.list(bucket);
+  const top = await client.topLevel(bucket);
+  const parts = await Promise.all(top.prefixes.map((p) => client.list(bucket, p)));
+  return new Map([...top.objects, ...parts.flatMap((m) => [...m])]);
 }
 
 export interface FloorReport {
@@ -70,7 +80,7 @@ export async function floorSync(o: FloorOptions, creds: Pick<FloorClientOptions,
   const opts: FloorClientOptions = { endpoint: o.endpoint, concurrency, ...creds };
   const client: FloorClient = o.client === 'raw' ? new RawS3Client(opts) : new SdkFloorClient(opts);
   try {
-    const [remote, local] = await Promise.all([client.list(o.bucket), walk(o.local, 16)]);
+    const [remote, local] = await Promise.all([listAll(client, o.bucket, o.parallelList ?? false), walk(o.local, 16)]);
     const present = new Set(local.map((f) => f.key));
     const uploads = local.filter((f) => remote.get(f.key) !== f.size);
     const deletes = [...remote.keys()].filter((k) => !present.has(k));
@@ -99,11 +109,12 @@ async function main(): Promise<void> {
       queue: { type: 'string', default: '4' },
       'head-first': { type: 'boolean', default: false },
       'lib-storage': { type: 'boolean', default: false },
+      'parallel-list': { type: 'boolean', default: false },
     },
   });
   const { endpoint, bucket, local } = values;
   if ((values.client !== 'sdk' && values.client !== 'raw') || !endpoint || !bucket || !local) {
-    process.stderr.write('usage: bench/floor.ts --client sdk|raw --endpoint URL --bucket NAME --local DIR [--concurrency 16] [--part-size-mib 16] [--queue 4] [--head-first] [--lib-storage]\n');
+    process.stderr.write('usage: bench/floor.ts --client sdk|raw --endpoint URL --bucket NAME --local DIR [--concurrency 16] [--part-size-mib 16] [--queue 4] [--head-first] [--lib-storage] [--parallel-list]\n');
     process.exit(2);
   }
   const accessKeyId = process.env.AWS_ACCESS_KEY_ID;
@@ -123,6 +134,7 @@ async function main(): Promise<void> {
       queueSize: Number(values.queue),
       headFirst: values['head-first'],
       libStorage: values['lib-storage'],
+      parallelList: values['parallel-list'],
     },
     { accessKeyId, secretAccessKey, region: process.env.AWS_REGION ?? 'us-east-1' },
   );

@@ -106,20 +106,33 @@ export class RawS3Client implements FloorClient {
     });
   }
 
-  async list(bucket: string): Promise<RemoteListing> {
+  async list(bucket: string, prefix?: string): Promise<RemoteListing> {
     const out: RemoteListing = new Map();
     let token: string | undefined;
     do {
-      const reply = await this.#send('GET', `/${bucket}`, { 'list-type': '2', 'max-keys': '1000', ...(token ? { 'continuation-token': token } : {}) }, {});
-      for (const m of reply.body.matchAll(/<Contents>([\s\S]*?)<\/Contents>/g)) {
-        const key = /<Key>([\s\S]*?)<\/Key>/.exec(m[1] ?? '')?.[1];
-        const size = /<Size>(\d+)<\/Size>/.exec(m[1] ?? '')?.[1];
-        if (key !== undefined) out.set(xmlText(key), Number(size ?? 0));
-      }
+      const query = { 'list-type': '2', 'max-keys': '1000', ...(prefix ? { prefix } : {}), ...(token ? { 'continuation-token': token } : {}) };
+      const reply = await this.#send('GET', `/${bucket}`, query, {});
+      for (const [k, size] of this.#contents(reply.body)) out.set(k, size);
       const truncated = /<IsTruncated>true<\/IsTruncated>/.test(reply.body);
       const next = /<NextContinuationToken>([\s\S]*?)<\/NextContinuationToken>/.exec(reply.body)?.[1];
       token = truncated && next ? xmlText(next) : undefined;
     } while (token);
+    return out;
+  }
+
+  async topLevel(bucket: string): Promise<{ prefixes: string[]; objects: RemoteListing }> {
+    const reply = await this.#send('GET', `/${bucket}`, { 'list-type': '2', delimiter: '/' }, {});
+    if (/<IsTruncated>true<\/IsTruncated>/.test(reply.body)) throw new Error('topLevel: more than one page of top-level entries');
+    return { prefixes: [...reply.body.matchAll(/<CommonPrefixes>\s*<Prefix>([\s\S]*?)<\/Prefix>/g)].map((m) => xmlText(m[1] ?? '')), objects: this.#contents(reply.body) };
+  }
+
+  #contents(body: string): RemoteListing {
+    const out: RemoteListing = new Map();
+    for (const m of body.matchAll(/<Contents>([\s\S]*?)<\/Contents>/g)) {
+      const key = /<Key>([\s\S]*?)<\/Key>/.exec(m[1] ?? '')?.[1];
+      const size = /<Size>(\d+)<\/Size>/.exec(m[1] ?? '')?.[1];
+      if (key !== undefined) out.set(xmlText(key), Number(size ?? 0));
+    }
     return out;
   }
 
