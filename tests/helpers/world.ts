@@ -9,11 +9,10 @@ import path from 'node:path';
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Server } from './s3-server.js';
 import { tmpDir } from './tmp.js';
+import { UNPRIVILEGED } from './unprivileged.js';
 import { BIN, parseLogs, runCli, testEnv, writeConfig, type CliResult } from './cli.js';
 import type { PairStatus } from '../../agent/status.js';
 
-/** The unprivileged user hostile-input tests run the agent as (`nobody` on Debian). */
-export const NOBODY = { uid: 65534, gid: 65534 } as const;
 
 export interface WorldOptions {
   /** Merged into the pair (direction, deletes, maxDeletePercent…). @default {} */
@@ -55,7 +54,8 @@ export interface World extends RawRemote {
   /** Runs the CLI with extra environment variables (a wrong secret, a short timeout). */
   runWith(extraEnv: Readonly<Record<string, string>>, ...args: string[]): Promise<CliResult>;
   /** Runs the CLI as an unprivileged user (the caller chowns what it must read). */
-  runAs(user: { uid: number; gid: number }, ...args: string[]): Promise<CliResult>;
+  /** The CLI bound by file permissions (tests of unreadable files; the tests run as root). */
+  runUnprivileged(...args: string[]): Promise<CliResult>;
   /** `sync-agent status --json`, parsed. */
   status(): Promise<PairStatus[]>;
   /** Rewrites agent.config.json with new pair/remote overrides (same bucket and folders). */
@@ -110,7 +110,7 @@ export async function createWorld(server: S3Server | undefined, opts: WorldOptio
     manifest: path.join(stateDir, 'main.manifest.json'),
     run,
     runWith: (extra, ...args) => runCli(args.length ? args : ['--reconcile'], { cwd: tmp.path, env: { ...env, ...extra } }),
-    runAs: (user, ...args) => runAsUser(user, args.length ? args : ['--reconcile'], tmp.path, env),
+    runUnprivileged: (...args) => runUnprivileged(args.length ? args : ['--reconcile'], tmp.path, env),
     async status() {
       const r = await run('status', '--json');
       if (r.code !== 0) throw new Error(`status exited ${r.code}: ${r.stderr}`);
@@ -213,11 +213,12 @@ export async function worldFingerprint(
   return { local: await localFingerprint(w.local), remote: opts.remote === false ? {} : await w.fingerprint(), manifest };
 }
 
-/** The CLI as another user, via setpriv (util-linux); HOME points into the world. */
-function runAsUser(user: { uid: number; gid: number }, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv): Promise<CliResult> {
+/** The CLI bound by file permissions like any user (see helpers/unprivileged.ts); HOME points into the world. */
+function runUnprivileged(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const argv = [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', process.execPath, BIN, ...args];
-    const child = spawn('setpriv', argv, { cwd, env: { ...env, HOME: cwd }, stdio: ['ignore', 'pipe', 'pipe'] });
+    if (!UNPRIVILEGED) return reject(new Error('running as root without setpriv: cannot drop the permission-bypassing capabilities'));
+    const [cmd, ...pre] = [...UNPRIVILEGED, process.execPath];
+    const child = spawn(cmd!, [...pre, BIN, ...args], { cwd, env: { ...env, HOME: cwd }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

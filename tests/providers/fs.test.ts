@@ -6,6 +6,7 @@ import { chmod, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
+import { UNPRIVILEGED } from '../helpers/unprivileged.js';
 import { createFsProvider, FS_TMP_PREFIX, FsProvider } from '../../providers/fs.js';
 import { isProviderError } from '../../providers/provider.js';
 import { readTree, tmpDir, writeFiles } from '../helpers/tmp.js';
@@ -31,7 +32,7 @@ test('fs: a missing root folder throws, never lists as empty', async (t) => {
   }
 });
 
-/** Lists `root` and reports how it failed; as root (who reads everything) it lists as `nobody`. */
+/** Lists `root` and reports how it failed; as root (who reads everything) it lists without the capabilities that bypass permissions. */
 async function listingFailure(root: string): Promise<{ kind?: string; message?: string }> {
   const script = `const { createFsProvider } = await import(process.argv[1]);
     try { for await (const _ of createFsProvider({ root: process.argv[2] }).list()); console.log('{}'); }
@@ -41,9 +42,9 @@ async function listingFailure(root: string): Promise<{ kind?: string; message?: 
     return isProviderError(err) ? { kind: err.kind, message: err.message } : {};
   }
   const fsModule = fileURLToPath(new URL('../../providers/fs.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, fsModule, root], {
-    uid: 65534,
-    gid: 65534,
+  if (!UNPRIVILEGED) throw new Error('running as root without setpriv: cannot drop the permission-bypassing capabilities');
+  const [cmd, ...pre] = [...UNPRIVILEGED, process.execPath];
+  const child = spawn(cmd!, [...pre, '--import', 'tsx', '--input-type=module', '-e', script, fsModule, root], {
     cwd: path.dirname(path.dirname(fsModule)),
     stdio: ['ignore', 'pipe', 'inherit'],
   });
