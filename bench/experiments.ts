@@ -138,6 +138,7 @@ async function shared(name: string, x: Experiment, reps: number, results: Result
   const s = await startS3Server({ buckets: ['shared'] });
   try {
     const base = path.join(a.work, `exp-${name}`);
+    await mkdir(base, { recursive: true });
     const target = (v: Variant, i: number) => ({ endpoint: s.endpoint, bucket: 'shared', local: x.local, work: path.join(base, String(i)), concurrency: v.concurrency ?? 16, env: s.env });
     const fill = await runPass({ server: s, tool: floorTool('raw'), target: target(x.variants[0] as Variant, -1), pass: 'populate', rep: 0, check: { kind: 'mirror' }, files: x.files, env: benchEnv(), logPrefix: path.join(base, 'fill') });
     if (!fill.ok) throw new Error(`filling the bucket failed: ${fill.problem ?? ''}`);
