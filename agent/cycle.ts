@@ -105,7 +105,9 @@ export async function runCycle(rt: PairRuntime, opts: CycleOptions = {}): Promis
   const base = baseSnapshot(rt.manifest);
   const scopedBase = new Map([...base].filter(([p]) => inScope(p, scope)));
 
-  const scan = await scanLocal({
+  // A first run may create the remote root (a new folder remote); later a missing root trips a guard.
+  if (Object.keys(rt.manifest.entries).length === 0 && !opts.dryRun) await provider.createRoot?.();
+  const scanning = scanLocal({
     root: pair.local,
     base,
     hashAlgo: rt.hashAlgo,
@@ -114,20 +116,16 @@ export async function runCycle(rt: PairRuntime, opts: CycleOptions = {}): Promis
     scope,
     signal: opts.signal,
   });
+  // A full pass lists the bucket while the local walk runs (both mostly wait on I/O); a scoped
+  // pass stats only the paths the walk found, so it waits for the walk.
+  const listing = scope ? undefined : settle(listRemote(rt, opts.signal));
+  const scan = await scanning;
   rt.diskNames = new Map([...rt.diskNames, ...(scan.diskNames ?? new Map<string, string>())]);
 
-  // A first run may create the remote root (a new folder remote); later a missing root trips a guard.
-  if (Object.keys(rt.manifest.entries).length === 0 && !opts.dryRun) await provider.createRoot?.();
-  let objects: RemoteObject[];
-  let listingComplete = true;
-  let listingError: string | undefined;
-  try {
-    objects = scope ? await statRemote(rt, new Set([...scope, ...scan.snapshot.keys(), ...scopedBase.keys()])) : await listRemote(rt, opts.signal);
-  } catch (e) {
-    objects = [];
-    listingComplete = false;
-    listingError = describeError(e);
-  }
+  const listed = listing ? await listing : await settle(statRemote(rt, new Set([...(scope ?? []), ...scan.snapshot.keys(), ...scopedBase.keys()])));
+  const objects: RemoteObject[] = listed.ok ? listed.value : [];
+  const listingComplete = listed.ok;
+  const listingError = listed.ok ? undefined : describeError(listed.error);
   const remote = buildRemoteSnapshot(objects);
   if (!scope) rt.rawKeys = remote.rawKeys;
   else for (const [p, k] of remote.rawKeys) rt.rawKeys.set(p, k);
@@ -207,6 +205,14 @@ export async function runCycle(rt: PairRuntime, opts: CycleOptions = {}): Promis
   await rt.store.save(rt.manifest);
   const failed = results.filter((r): r is Extract<ActionResult, { status: 'failed' }> => r.status === 'failed');
   return { kind: 'done', counts: countResults(results, skips.length), failed, skips, actions: thePlan.actions.length, results };
+}
+
+/** A promise's outcome as a value, so a listing started early never rejects unobserved. */
+function settle<T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+  return p.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
 }
 
 async function rootEntryCount(root: string): Promise<number> {
