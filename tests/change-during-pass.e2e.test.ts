@@ -11,9 +11,9 @@ import { lstat, open, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { startS3Server, type S3Server } from './helpers/s3-server.js';
-import { matching, startFaultProxy, type FaultProxy, type S3Op } from './helpers/fault-proxy.js';
-import { createWorld, type World } from './helpers/world.js';
-import { summaryOf, type CliResult } from './helpers/cli.js';
+import { matching, type FaultProxy, type S3Op } from './helpers/fault-proxy.js';
+import { createProxiedWorld, type World } from './helpers/world.js';
+import { NOTHING, summaryOf, type CliResult } from './helpers/cli.js';
 import { writeRandomFile } from './helpers/tmp.js';
 import { agentTempFiles, digest, localDigests, remoteDigests } from './helpers/trees.js';
 import type { Manifest } from '../state/manifest.js';
@@ -28,19 +28,9 @@ test.after.always(async () => {
 });
 
 const MIB = 1024 * 1024;
-const NOTHING = 'uploaded 0, downloaded 0, deleted 0, conflicts 0, failed 0';
 const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex');
 const why = (r: CliResult): string => `exit ${r.code}\n${r.stderr}\n${r.stdout.slice(-3000)}`;
 
-async function proxiedWorld(t: { teardown(fn: () => Promise<void>): void }): Promise<{ w: World; proxy: FaultProxy }> {
-  const proxy = await startFaultProxy(server.port);
-  const w = await createWorld(server, { remote: { endpoint: proxy.endpoint } });
-  t.teardown(async () => {
-    await proxy.close();
-    await w.cleanup();
-  });
-  return { w, proxy };
-}
 
 /**
  * Holds the agent's first `op` request on `key` while `change` runs, then lets it go: the change
@@ -91,7 +81,7 @@ async function settled(t: { deepEqual(a: unknown, b: unknown, m?: string): unkno
 }
 
 test.serial('a file rewritten after its just-in-time check, before the upload reads it', async (t) => {
-  const { w, proxy } = await proxiedWorld(t);
+  const { w, proxy } = await createProxiedWorld(server, t);
   const file = path.join(w.local, 'doc.bin');
   await writeRandomFile(file, 200_000);
   t.is((await w.run()).code, 0);
@@ -109,7 +99,7 @@ test.serial('a file rewritten after its just-in-time check, before the upload re
 });
 
 test.serial('a file rewritten in place while the upload reads it (a torn read)', async (t) => {
-  const { w, proxy } = await proxiedWorld(t);
+  const { w, proxy } = await createProxiedWorld(server, t);
   const file = path.join(w.local, 'big.bin');
   await writeRandomFile(file, 1000);
   t.is((await w.run()).code, 0);
@@ -134,7 +124,7 @@ test.serial('a file rewritten in place while the upload reads it (a torn read)',
 });
 
 test.serial('an object replaced between the listing and its download', async (t) => {
-  const { w, proxy } = await proxiedWorld(t);
+  const { w, proxy } = await createProxiedWorld(server, t);
   await w.put('obj.bin', 'version 1');
   t.is((await w.run()).code, 0);
 
@@ -149,7 +139,7 @@ test.serial('an object replaced between the listing and its download', async (t)
 });
 
 test.serial('a local edit while its download is in flight is not overwritten; both versions are kept', async (t) => {
-  const { w, proxy } = await proxiedWorld(t);
+  const { w, proxy } = await createProxiedWorld(server, t);
   const file = path.join(w.local, 'shared.txt');
   await writeFile(file, 'version 1');
   t.is((await w.run()).code, 0);
@@ -173,7 +163,7 @@ test.serial('a local edit while its download is in flight is not overwritten; bo
 });
 
 test.serial('an object replaced between the listing and an upload over it: the upload stops, both versions are kept', async (t) => {
-  const { w, proxy } = await proxiedWorld(t);
+  const { w, proxy } = await createProxiedWorld(server, t);
   const file = path.join(w.local, 'notes.txt');
   await writeFile(file, 'version 1');
   t.is((await w.run()).code, 0);

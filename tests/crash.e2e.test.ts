@@ -12,7 +12,7 @@ import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { startS3Server, type S3Server } from './helpers/s3-server.js';
 import { matching, startFaultProxy, s3Request, type FaultProxy } from './helpers/fault-proxy.js';
 import { createWorld, type World } from './helpers/world.js';
-import { BIN, summaryOf, testEnv } from './helpers/cli.js';
+import { BIN, NOTHING, summaryOf, testEnv } from './helpers/cli.js';
 import { writeRandomFile } from './helpers/tmp.js';
 import { agentTempFiles, conflictCopies, digest, digests, localDigests, remoteDigests } from './helpers/trees.js';
 
@@ -26,7 +26,6 @@ test.after.always(async () => {
 });
 
 const MIB = 1024 * 1024;
-const NOTHING = 'uploaded 0, downloaded 0, deleted 0, conflicts 0, failed 0';
 /** Log events that end an action (done, skipped as stale, or failed). */
 const ACTION_EVENTS = new Set(['upload', 'download', 'deleteRemote', 'deleteLocal', 'moveRemote', 'conflict', 'stale', 'failed']);
 /** The 20 MiB files: multipart uploads, downloads long enough to be caught half written. */

@@ -7,11 +7,11 @@ import test from 'ava';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startS3Server, type S3Server } from './helpers/s3-server.js';
-import { startFaultProxy, matching, type FaultProxy } from './helpers/fault-proxy.js';
-import { createWorld, worldFingerprint, eventPaths, type World } from './helpers/world.js';
+import { matching } from './helpers/fault-proxy.js';
+import { createProxiedWorld, worldFingerprint, eventPaths, type World } from './helpers/world.js';
 import { readTree, writeRandomFile } from './helpers/tmp.js';
 import { agentTempFiles, digests, localDigests, remoteDigests } from './helpers/trees.js';
-import { runCli, summaryOf, testEnv, type CliResult } from './helpers/cli.js';
+import { NOTHING, runCli, summaryOf, testEnv, type CliResult } from './helpers/cli.js';
 
 let server: S3Server;
 
@@ -22,18 +22,7 @@ test.after.always(async () => {
   await server?.stop();
 });
 
-const NOTHING = 'uploaded 0, downloaded 0, deleted 0, conflicts 0, failed 0';
 
-/** A world whose agent reaches the bucket only through a fresh fault proxy. */
-async function faultyWorld(t: { teardown(fn: () => Promise<void>): void }): Promise<{ w: World; proxy: FaultProxy }> {
-  const proxy = await startFaultProxy(server.port);
-  const w = await createWorld(server, { remote: { endpoint: proxy.endpoint } });
-  t.teardown(async () => {
-    await proxy.close();
-    await w.cleanup();
-  });
-  return { w, proxy };
-}
 
 const failuresOf = (r: CliResult): string[] => (r.logs.find((l) => l.event === 'summary')?.failures as string[] | undefined) ?? [];
 const why = (r: CliResult): string => `exit ${r.code}\n${r.stderr}\n${r.stdout.slice(-3000)}`;
@@ -51,7 +40,7 @@ async function seed(w: World, n: { local: number; remote: number; size: number }
 }
 
 test.serial('503s on transfers for a while: the pass retries and converges, byte-exact', async (t) => {
-  const { w, proxy } = await faultyWorld(t);
+  const { w, proxy } = await createProxiedWorld(server, t);
   const expected = await seed(w, { local: 10, remote: 8, size: 50_000 });
   const fault = proxy.inject({ fault: { kind: 'status', status: 503 }, match: matching(['put', 'get', 'head']), times: 12 });
 
@@ -64,7 +53,7 @@ test.serial('503s on transfers for a while: the pass retries and converges, byte
 });
 
 test.serial('500s on the listing heal within the attempts: the pass goes on', async (t) => {
-  const { w, proxy } = await faultyWorld(t);
+  const { w, proxy } = await createProxiedWorld(server, t);
   const expected = await seed(w, { local: 3, remote: 3, size: 1000 });
   const fault = proxy.inject({ fault: { kind: 'status', status: 500 }, match: matching(['list']), times: 2 });
   const r = await w.run();
@@ -75,7 +64,7 @@ test.serial('500s on the listing heal within the attempts: the pass goes on', as
 });
 
 test.serial('connections reset in the middle of uploads and downloads: retried, byte-exact, no temp files left', async (t) => {
-  const { w, proxy } = await faultyWorld(t);
+  const { w, proxy } = await createProxiedWorld(server, t);
   const expected = await seed(w, { local: 4, remote: 4, size: 1_500_000 });
   // Each cut lands 200 kB into a transfer: a partial body on the server, a partial temp file here.
   const fault = proxy.inject({ fault: { kind: 'reset', afterBytes: 200_000 }, match: matching(['put', 'get']), times: 6 });
@@ -90,7 +79,7 @@ test.serial('connections reset in the middle of uploads and downloads: retried, 
 
 test.serial('stalled requests time out and are retried: the pass does not hang', async (t) => {
   // The provider's request timeout, shortened so the stall costs seconds, not minutes.
-  const { w, proxy } = await faultyWorld(t);
+  const { w, proxy } = await createProxiedWorld(server, t);
   const expected = await seed(w, { local: 3, remote: 3, size: 100_000 });
   const fault = proxy.inject({ fault: { kind: 'stall' }, match: matching(['put', 'get']), times: 3 });
   const r = await runCli(['--reconcile'], { cwd: w.dir, env: testEnv({ ...server.env, SYNC_AGENT_S3_IDLE_TIMEOUT_MS: '3000' }) });
@@ -102,7 +91,7 @@ test.serial('stalled requests time out and are retried: the pass does not hang',
 });
 
 test.serial('a fault that outlasts the retries: exit 1 listing exactly what failed, and the next pass completes it', async (t) => {
-  const { w, proxy } = await faultyWorld(t);
+  const { w, proxy } = await createProxiedWorld(server, t);
   await writeFile(path.join(w.local, 'doomed.txt'), 'delete me remotely');
   await writeFile(path.join(w.local, 'steady.txt'), 'steady');
   t.is((await w.run()).code, 0);
@@ -147,7 +136,7 @@ test.serial('a fault that outlasts the retries: exit 1 listing exactly what fail
 
 test.serial('a listing page that fails mid-way stops the pass (exit 3): nothing deleted on either side, manifest untouched', async (t) => {
   t.timeout(240_000);
-  const { w, proxy } = await faultyWorld(t);
+  const { w, proxy } = await createProxiedWorld(server, t);
   // More than one page (1,000 keys) so the second page can fail after the first arrived.
   const names = Array.from({ length: 1010 }, (_, i) => `f/${String(i).padStart(4, '0')}.txt`);
   // The same bytes on both sides: the first pass adopts them by ETag (MD5) without transfers.

@@ -83,4 +83,7 @@ export async function waitFor<T>(what: string, check: () => Promise<T> | T, time
   }
 }
 
+/** The summary line of a pass that had nothing to do. */
+export const NOTHING = 'uploaded 0, downloaded 0, deleted 0, conflicts 0, failed 0';
+
 export const summaryOf = (r: CliResult): string | undefined => r.logs.find((l) => l.event === 'summary')?.msg as string | undefined;

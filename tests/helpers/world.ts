@@ -10,6 +10,7 @@ import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectC
 import type { S3Server } from './s3-server.js';
 import { tmpDir } from './tmp.js';
 import { UNPRIVILEGED } from './unprivileged.js';
+import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
 import { BIN, parseLogs, runCli, testEnv, writeConfig, type CliResult } from './cli.js';
 import type { PairStatus } from '../../agent/status.js';
 
@@ -245,4 +246,15 @@ export const eventPaths = (r: CliResult, kind: string): string[] =>
 /** Runs `fn` over `items`, `width` at a time (test setup of many objects without a flood). */
 export async function inBatches<T>(items: readonly T[], width: number, fn: (item: T) => Promise<unknown>): Promise<void> {
   for (let i = 0; i < items.length; i += width) await Promise.all(items.slice(i, i + width).map(fn));
+}
+
+/** A world whose agent reaches the bucket only through a fresh fault proxy; both go at teardown. */
+export async function createProxiedWorld(server: S3Server, t: { teardown(fn: () => Promise<void>): void }): Promise<{ w: World; proxy: FaultProxy }> {
+  const proxy = await startFaultProxy(server.port);
+  const w = await createWorld(server, { remote: { endpoint: proxy.endpoint } });
+  t.teardown(async () => {
+    await proxy.close();
+    await w.cleanup();
+  });
+  return { w, proxy };
 }
