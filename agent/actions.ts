@@ -20,6 +20,7 @@ import {
   tempBeside,
 } from './local-fs.js';
 import { resolveConflict } from './conflict-action.js';
+import { isProviderError, type UploadedObject, type WritePrecondition } from '../providers/provider.js';
 
 /** The key to call the provider with (the raw listed key when it differs from the NFC path). */
 export const remoteKey = (ctx: ExecutorContext, p: string): string => ctx.rawKeys.get(p) ?? p;
@@ -107,7 +108,11 @@ export async function downloadInto(
   }
 }
 
-/** Uploads the local file at `p` to remote key `to`, checking both sides first. */
+/**
+ * Uploads the local file at `p` to remote key `to`, checking both sides first. A store that
+ * enforces conditional writes checks the remote atomically with the write (no HEAD, and no gap
+ * between the check and the PUT); any other store gets a HEAD just before the PUT.
+ */
 export async function uploadFrom(
   ctx: ExecutorContext,
   local: LocalFile,
@@ -118,20 +123,43 @@ export async function uploadFrom(
   const file = localFile(ctx, local.path);
   const lm = await localMoved(file, local);
   if (lm) return { stale: lm };
-  const rm = await remoteMoved(ctx, to, expectRemote);
-  if (rm) return { stale: rm };
-  if (expectRemote && opts.trashOverwritten) await trashRemote(ctx, to);
-  const put = await ctx.provider.upload(remoteKey(ctx, to), file, { mtimeMs: local.mtimeMs, size: local.size, signal: ctx.signal });
+  const guarded = (await ctx.provider.conditionalWrites?.()) ?? false;
+  const movedReason = expectRemote ? 'the remote object changed since the listing' : 'a remote object appeared since the listing';
+  if (!guarded) {
+    const rm = await remoteMoved(ctx, to, expectRemote);
+    if (rm) return { stale: rm };
+  }
+  if (expectRemote && opts.trashOverwritten) {
+    try {
+      await trashRemote(ctx, to);
+    } catch (err) {
+      // Unchecked (guarded) path: the object it was to keep is gone, which the HEAD would have seen.
+      if (isProviderError(err) && err.kind === 'not-found') return { stale: 'the remote object disappeared since the listing' };
+      throw err;
+    }
+  }
+  const precondition: WritePrecondition = expectRemote ? { kind: 'token', token: expectRemote.token } : { kind: 'absent' };
+  let put: UploadedObject;
+  try {
+    put = await ctx.provider.upload(remoteKey(ctx, to), file, { mtimeMs: local.mtimeMs, size: local.size, signal: ctx.signal, precondition });
+  } catch (err) {
+    if (isProviderError(err) && err.kind === 'precondition') return { stale: movedReason };
+    throw err;
+  }
+  const sentHash = ctx.provider.features.hash === ctx.hashAlgo ? (put.sentHash ?? put.hash) : undefined;
   const after = await statOrUndefined(file);
   if (after && sameStat(after, local)) {
-    return { entry: { local: localBase(local, local.hash ?? (await hashFile(file, ctx.hashAlgo))), remote: remoteBase(put) }, bytes: local.size };
+    // The provider's hash of the bytes it received is the file's (its stat did not move): no second read.
+    const hash = local.hash ?? sentHash ?? (await hashFile(file, ctx.hashAlgo));
+    return { entry: { local: localBase(local, hash), remote: remoteBase(put) }, bytes: local.size };
   }
   // The file changed after the check, so the bytes sent may be neither version (a torn read).
   // Pair the new token only with the hash the provider says it stored (if comparable, else
   // unknown) under a stat no file has: the next pass re-reads the file and uploads it again
   // unless it equals what was sent. Never the planned hash: that would pair it with other bytes.
-  const sent = put.hash !== undefined && ctx.provider.features.hash === ctx.hashAlgo ? put.hash : '';
-  return { entry: { local: { size: put.size, mtimeMs: -1, ino: -1, hash: sent }, remote: remoteBase(put) }, bytes: put.size };
+  // (`sentHash` may come from a second read of the file, so only the server's own hash counts here.)
+  const stored = put.hash !== undefined && ctx.provider.features.hash === ctx.hashAlgo ? put.hash : '';
+  return { entry: { local: { size: put.size, mtimeMs: -1, ino: -1, hash: stored }, remote: remoteBase(put) }, bytes: put.size };
 }
 
 export async function runAction(action: Action, ctx: ExecutorContext): Promise<Outcome> {

@@ -268,5 +268,6 @@ export function createFsProvider(opts: FsProviderOptions): RemoteProvider {
   return new FsProvider(opts);
 }
 
-// Compile-time check (rclone's interface-check block): every capability but deleteMany is here.
-const _fsCapabilities = {} as FsProvider satisfies Required<Omit<RemoteProvider, 'deleteMany' | 'close'>>;
+// Compile-time check (rclone's interface-check block): every capability but deleteMany and
+// conditionalWrites (a local stat is as cheap as the check it would replace) is here.
+const _fsCapabilities = {} as FsProvider satisfies Required<Omit<RemoteProvider, 'deleteMany' | 'close' | 'conditionalWrites'>>;

@@ -15,6 +15,12 @@ export interface ProviderFeatures {
   readonly remoteId: string;
 }
 
+/**
+ * What the remote must still hold for a write to go ahead (S3 conditional writes): nothing at the
+ * key (`If-None-Match: *`), or exactly the version the caller listed (`If-Match: <token>`).
+ */
+export type WritePrecondition = { readonly kind: 'absent' } | { readonly kind: 'token'; readonly token: string };
+
 export interface UploadOptions {
   /** The file's mtime, kept in object metadata (`mtime`, Unix seconds with a fraction). */
   readonly mtimeMs: number;
@@ -22,6 +28,20 @@ export interface UploadOptions {
   readonly signal?: AbortSignal;
   /** Called with the bytes sent so far (for progress bars). */
   readonly onProgress?: (bytesSoFar: number) => void;
+  /**
+   * Sent with the write when `conditionalWrites()` said the store enforces it: the write then
+   * fails with ProviderError kind 'precondition' if the remote moved. Ignored otherwise.
+   */
+  readonly precondition?: WritePrecondition;
+}
+
+/** What an upload wrote. */
+export interface UploadedObject extends RemoteObject {
+  /**
+   * The content hash (features.hash) of the bytes sent, computed while sending, when the token is
+   * not itself one (an S3 multipart ETag): saves reading the file again to hash it.
+   */
+  readonly sentHash?: string;
 }
 
 export interface DownloadOptions {
@@ -50,7 +70,15 @@ export interface RemoteProvider {
   download(path: string, destFile: string, opts?: DownloadOptions): Promise<RemoteObject>;
 
   /** Streams `srcFile` to `path` (multipart when large). Returns the version it wrote. */
-  upload(path: string, srcFile: string, opts: UploadOptions): Promise<RemoteObject>;
+  upload(path: string, srcFile: string, opts: UploadOptions): Promise<UploadedObject>;
+
+  /**
+   * Whether `upload` enforces `UploadOptions.precondition` on the server, atomically with the
+   * write. When it does, the caller sends the precondition instead of a stat before each upload
+   * (one request instead of two, and no gap between the check and the write). Found out once
+   * per provider and cached. Absent or false: the caller re-checks with `stat` first.
+   */
+  conditionalWrites?(): Promise<boolean>;
 
   /** Deletes `path`; deleting a missing object succeeds. */
   delete(path: string): Promise<void>;
@@ -88,6 +116,8 @@ export const PROVIDER_ERROR_KINDS = [
   'transient',
   /** The key cannot be stored by this provider (too long, forbidden characters). */
   'invalid-key',
+  /** A conditional write found the remote changed since the caller looked (412): re-plan, never retry. */
+  'precondition',
   /** Anything else. */
   'other',
 ] as const;

@@ -62,6 +62,11 @@ const TRANSIENT = new Set([
   'AbortError',
 ]);
 const INVALID_KEY = new Set(['KeyTooLongError', 'InvalidObjectName']);
+/**
+ * A conditional write lost: 412 when the object is not as If-None-Match/If-Match said, 409 when
+ * S3 saw a concurrent conditional write to the same key (both: someone else wrote it; re-plan).
+ */
+const PRECONDITION = new Set(['PreconditionFailed', 'ConditionalRequestConflict']);
 
 /** Finds the most specific name: S3 error code, else a Node errno found on the error or its causes. */
 function nameOf(err: ErrorShape): string {
@@ -75,6 +80,7 @@ function kindOf(name: string, status: number | undefined): ProviderErrorKind {
   if (AUTH.has(name) || status === 401) return 'auth';
   if (DENIED.has(name)) return 'denied';
   if (NOT_FOUND.has(name) || status === 404) return 'not-found';
+  if (PRECONDITION.has(name) || status === 412) return 'precondition';
   if (TRANSIENT.has(name) || (status !== undefined && (status >= 500 || status === 429))) return 'transient';
   if (INVALID_KEY.has(name)) return 'invalid-key';
   if (status === 403) return 'auth';
@@ -97,6 +103,8 @@ function messageFor(kind: ProviderErrorKind, name: string, err: ErrorShape, ctx:
     case 'transient':
       if (name === 'AbortError') return `S3 ${ctx.doing} in ${where} was aborted`;
       return `S3 ${ctx.doing} in ${where} failed (${name}): ${ctx.endpoint ?? 'S3'} is unreachable, busy or timed out; will retry`;
+    case 'precondition':
+      return `${ctx.key ?? 'the object'} changed in ${where} during ${ctx.doing} (${name}): it is planned again next pass`;
     case 'invalid-key':
       return `S3 refused the key ${ctx.key ?? ''} in ${where} (${name}): rename the file`;
     default:

@@ -1,8 +1,9 @@
 // Amazon S3 and S3-compatible stores as the remote: paged listing, streamed GET, single PUT or
 // multipart upload, batched deletes with per-key errors, server-side copy and move.
 
+import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { open, stat as statFile } from 'node:fs/promises';
+import { open, stat as statFile, type FileHandle } from 'node:fs/promises';
 import { pipeline as pipe, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -18,9 +19,21 @@ import {
 } from '@aws-sdk/client-s3';
 import type { RemoteConfig } from '../agent/config.js';
 import type { RemoteObject } from '../agent/types.js';
-import { formatMtime, parseMtime, ProviderError, type DownloadOptions, type ProviderFeatures, type RemoteProvider, type UploadOptions } from './provider.js';
+import { TRASH_DIR } from '../agent/paths.js';
+import {
+  formatMtime,
+  parseMtime,
+  ProviderError,
+  type DownloadOptions,
+  type ProviderFeatures,
+  type RemoteProvider,
+  type UploadedObject,
+  type UploadOptions,
+  type WritePrecondition,
+} from './provider.js';
 import { createS3Client } from './s3-client.js';
 import { putMultipart } from './s3-multipart.js';
+type MultipartTarget = Omit<PutObjectCommandInput, 'Body'>;
 import { mapS3Error, s3KeyError, type S3ErrorContext } from './s3-errors.js';
 
 export type S3RemoteConfig = Omit<Extract<RemoteConfig, { provider: 's3' }>, 'provider'> & { readonly provider?: 's3' };
@@ -63,6 +76,10 @@ function exactLength(size: number, onProgress: ((bytes: number) => void) | undef
   });
 }
 
+/** S3's conditional-write headers for a precondition (the ETag quoted, as S3 sends it). */
+const conditionHeaders = (p: WritePrecondition): { IfNoneMatch?: string; IfMatch?: string } =>
+  p.kind === 'absent' ? { IfNoneMatch: '*' } : { IfMatch: `"${p.token}"` };
+
 export class S3Provider implements RemoteProvider {
   readonly features: ProviderFeatures;
   readonly #client: S3Client;
@@ -72,6 +89,8 @@ export class S3Provider implements RemoteProvider {
   readonly #partSize: number;
   readonly #queueSize: number;
   readonly #opts: S3ProviderOptions;
+  /** Whether the store enforces If-None-Match/If-Match on writes: probed once, on first use. */
+  #conditional: Promise<boolean> | undefined;
 
   constructor(opts: S3ProviderOptions) {
     this.#opts = opts;
@@ -174,7 +193,7 @@ export class S3Provider implements RemoteProvider {
     }
   }
 
-  async upload(path: string, srcFile: string, opts: UploadOptions): Promise<RemoteObject> {
+  async upload(path: string, srcFile: string, opts: UploadOptions): Promise<UploadedObject> {
     const key = this.#key(path);
     const ctx = this.#ctx(`upload of ${path}`, path);
     const handle = await open(srcFile, 'r').catch((err: unknown) => {
@@ -185,20 +204,25 @@ export class S3Provider implements RemoteProvider {
       // The size is taken from the open file, and exactly that many bytes are sent.
       const size = (await handle.stat()).size;
       const multipart = size >= this.#partSize;
-      // Multipart reads run ahead by up to partSize × queueSize: progress comes from the parts sent.
-      const readProgress = multipart ? undefined : opts.onProgress;
+      const conditions = opts.precondition && (await this.conditionalWrites()) ? conditionHeaders(opts.precondition) : {};
+      if (multipart) {
+        const target = { Bucket: this.#bucket, Key: key, Metadata: { mtime: formatMtime(opts.mtimeMs) }, ...this.#writeOptions(), ...conditions };
+        const put = await this.#putMultipart(target, handle, size, opts);
+        return { path, size, token: put.etag, hash: md5Of(put.etag, this.#opts.sse), sentHash: put.md5, mtimeMs: parseMtime(formatMtime(opts.mtimeMs)) };
+      }
       const body =
         size === 0
           ? Buffer.alloc(0)
-          : pipe(handle.createReadStream({ start: 0, end: size - 1, autoClose: false }), exactLength(size, readProgress, () => (changed = true)), () => undefined);
+          : pipe(handle.createReadStream({ start: 0, end: size - 1, autoClose: false }), exactLength(size, opts.onProgress, () => (changed = true)), () => undefined);
       const params: PutObjectCommandInput = {
         Bucket: this.#bucket,
         Key: key,
         Body: body,
         Metadata: { mtime: formatMtime(opts.mtimeMs) },
         ...this.#writeOptions(),
+        ...conditions,
       };
-      const etag = multipart ? await this.#putMultipart(params, opts) : await this.#putSingle(params, size, opts.signal);
+      const etag = await this.#putSingle(params, size, opts.signal);
       return { path, size, token: etag, hash: md5Of(etag, this.#opts.sse), mtimeMs: parseMtime(formatMtime(opts.mtimeMs)) };
     } catch (err) {
       if (changed) throw new ProviderError('transient', PROVIDER, `${srcFile} changed while it was being uploaded; will retry`, { cause: err });
@@ -213,9 +237,41 @@ export class S3Provider implements RemoteProvider {
     return unquote(out.ETag);
   }
 
-  async #putMultipart(params: PutObjectCommandInput, opts: UploadOptions): Promise<string> {
+  async #putMultipart(target: MultipartTarget, handle: FileHandle, size: number, opts: UploadOptions): Promise<{ etag: string; md5?: string }> {
     const multipart = { partSize: this.#partSize, queueSize: this.#queueSize, signal: opts.signal, onProgress: opts.onProgress };
-    return unquote(await putMultipart(this.#client, params, multipart));
+    // Interim (lib-storage) until the part loop lands.
+    const body = pipe(handle.createReadStream({ start: 0, end: size - 1, autoClose: false }), exactLength(size, undefined, () => undefined), () => undefined);
+    return { etag: unquote(await putMultipart(this.#client, { ...target, Body: body }, multipart)) };
+  }
+
+  /**
+   * Whether this store enforces S3 conditional writes (AWS S3 since 2024, MinIO, …; many
+   * S3-compatible stores ignore the headers and would overwrite silently). Probed once: a
+   * second If-None-Match PUT of a scratch key must get 412. Read-only credentials, a fault or a
+   * store that ignores the header all answer false, and the agent re-checks with a HEAD instead.
+   */
+  conditionalWrites(): Promise<boolean> {
+    this.#conditional ??= this.#probeConditionalWrites();
+    return this.#conditional;
+  }
+
+  async #probeConditionalWrites(): Promise<boolean> {
+    // Under the trash folder, which every agent ignores, so another machine never syncs it.
+    const key = this.#key(`${TRASH_DIR}/.conditional-write-probe-${randomUUID()}`);
+    const put = () => this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: key, Body: '', IfNoneMatch: '*' }));
+    try {
+      await put();
+    } catch {
+      return false;
+    }
+    try {
+      await put();
+      return false;
+    } catch (err) {
+      return mapS3Error(err, this.#ctx('probe of conditional writes')).kind === 'precondition';
+    } finally {
+      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key })).catch(() => undefined);
+    }
   }
 
   async delete(path: string): Promise<void> {

@@ -52,7 +52,7 @@ function changeWhileHeld(proxy: FaultProxy, op: S3Op, key: string, change: () =>
  * a local file whose stat equals its base has the base's hash; an object whose ETag equals its
  * base token has the bytes of the base's hash. Returns the claims that are false.
  */
-async function manifestLies(w: World): Promise<string[]> {
+async function manifestLies(w: World, srv: S3Server = server): Promise<string[]> {
   const m = JSON.parse(await readFile(w.manifest, 'utf8')) as Manifest;
   const lies: string[] = [];
   for (const [p, e] of Object.entries(m.entries)) {
@@ -63,7 +63,7 @@ async function manifestLies(w: World): Promise<string[]> {
       lies.push(`${p}: the local stat matches the base, the bytes do not`);
     }
     if (!e.remote || e.local.hash === '') continue; // '': the agent claims not to know what was sent
-    const got = await server.client().send(new GetObjectCommand({ Bucket: w.bucket, Key: `data/${p}` })).catch(() => undefined);
+    const got = await srv.client().send(new GetObjectCommand({ Bucket: w.bucket, Key: `data/${p}` })).catch(() => undefined);
     if (got?.ETag?.replace(/"/g, '') !== e.remote.token) continue;
     const bytes = Buffer.from((await got.Body?.transformToByteArray()) ?? []);
     if (md5(bytes) !== e.local.hash) lies.push(`${p}: remote token ${e.remote.token} is paired with hash ${e.local.hash}, but its bytes hash to ${md5(bytes)}`);
@@ -72,16 +72,25 @@ async function manifestLies(w: World): Promise<string[]> {
 }
 
 /** Both sides hold exactly `expected`, the manifest tells no lies, and a further pass has nothing to do. */
-async function settled(t: { deepEqual(a: unknown, b: unknown, m?: string): unknown; is(a: unknown, b: unknown, m?: string): unknown }, w: World, expected: Record<string, Buffer>): Promise<void> {
+async function settled(
+  t: { deepEqual(a: unknown, b: unknown, m?: string): unknown; is(a: unknown, b: unknown, m?: string): unknown },
+  w: World,
+  expected: Record<string, Buffer>,
+  srv: S3Server = server,
+): Promise<void> {
   const want = Object.fromEntries(Object.entries(expected).map(([p, b]) => [p, digest(b)]));
   t.deepEqual(await localDigests(w.local), want, 'local tree');
   t.deepEqual(await remoteDigests(w), want, 'remote objects');
-  t.deepEqual(await manifestLies(w), [], 'manifest');
+  t.deepEqual(await manifestLies(w, srv), [], 'manifest');
   t.is(summaryOf(await w.run()), NOTHING, 'a further pass');
 }
 
 test.serial('a file rewritten after its just-in-time check, before the upload reads it', async (t) => {
-  const { w, proxy } = await createProxiedWorld(server, t);
+  // The window between the local check and the read is the HEAD, sent only to a store that
+  // ignores conditional writes (with them, nothing is sent in between: see the torn-read test).
+  const own = await startS3Server({ conditionalWrites: false });
+  t.teardown(async () => own.stop());
+  const { w, proxy } = await createProxiedWorld(own, t);
   const file = path.join(w.local, 'doc.bin');
   await writeRandomFile(file, 200_000);
   t.is((await w.run()).code, 0);
@@ -92,10 +101,10 @@ test.serial('a file rewritten after its just-in-time check, before the upload re
   changeWhileHeld(proxy, 'head', 'doc.bin', async () => void (v3 = await writeRandomFile(file, 220_000)));
   const r = await w.run();
   t.is(r.code, 0, why(r));
-  t.deepEqual(await manifestLies(w), [], 'after the pass');
+  t.deepEqual(await manifestLies(w, own), [], 'after the pass');
   const again = await w.run();
   t.is(again.code, 0, why(again));
-  await settled(t, w, { 'doc.bin': v3 });
+  await settled(t, w, { 'doc.bin': v3 }, own);
 });
 
 test.serial('a file rewritten in place while the upload reads it (a torn read)', async (t) => {
@@ -162,25 +171,56 @@ test.serial('a local edit while its download is in flight is not overwritten; bo
   await settled(t, w, Object.fromEntries(await Promise.all(Object.keys(local).map(async (p) => [p, await readFile(path.join(w.local, p))] as const))));
 });
 
-test.serial('an object replaced between the listing and an upload over it: the upload stops, both versions are kept', async (t) => {
+/**
+ * A store that enforces conditional writes gets the PUT with If-Match and no HEAD: the window is
+ * held on the PUT itself. A store that ignores them gets a HEAD just before the PUT: held there.
+ */
+for (const store of [
+  { name: 'a store with conditional writes', conditional: true, held: 'put' },
+  { name: 'a store that ignores conditional writes', conditional: false, held: 'head' },
+] as const) {
+  test.serial(`an object replaced between the listing and an upload over it (${store.name}): the upload stops, both versions are kept`, async (t) => {
+    const own = store.conditional ? undefined : await startS3Server({ conditionalWrites: false });
+    t.teardown(async () => own?.stop());
+    const { w, proxy } = await createProxiedWorld(own ?? server, t);
+    const file = path.join(w.local, 'notes.txt');
+    await writeFile(file, 'version 1');
+    t.is((await w.run()).code, 0);
+
+    const localEdit = Buffer.from('local edit to upload');
+    await writeFile(file, localEdit);
+    const remoteEdit = Buffer.from('remote edit, after the listing');
+    changeWhileHeld(proxy, store.held, 'notes.txt', () => w.put('notes.txt', remoteEdit));
+    const r = await w.run();
+    t.is(r.code, 0, why(r));
+    t.is((await w.get('notes.txt'))?.toString(), remoteEdit.toString(), 'the remote edit was not overwritten');
+    t.deepEqual(await manifestLies(w, own ?? server), [], 'after the pass');
+
+    const again = await w.run();
+    t.is(again.code, 0, why(again));
+    t.is(summaryOf(again), 'uploaded 0, downloaded 0, deleted 0, conflicts 1, failed 0');
+    const local = await localDigests(w.local);
+    t.deepEqual(Object.values(local).sort(), [digest(localEdit), digest(remoteEdit)].sort(), 'both versions kept');
+    await settled(t, w, Object.fromEntries(await Promise.all(Object.keys(local).map(async (p) => [p, await readFile(path.join(w.local, p))] as const))), own ?? server);
+  });
+}
+
+test.serial('a new file whose key another writer creates between the listing and the upload (a store with conditional writes): nothing is overwritten', async (t) => {
   const { w, proxy } = await createProxiedWorld(server, t);
-  const file = path.join(w.local, 'notes.txt');
-  await writeFile(file, 'version 1');
+  await writeFile(path.join(w.local, 'seed.txt'), 'seed');
   t.is((await w.run()).code, 0);
 
-  const localEdit = Buffer.from('local edit to upload');
-  await writeFile(file, localEdit);
-  const remoteEdit = Buffer.from('remote edit, after the listing');
-  changeWhileHeld(proxy, 'head', 'notes.txt', () => w.put('notes.txt', remoteEdit));
+  const mine = Buffer.from('created here');
+  const theirs = Buffer.from('created on another machine, after the listing');
+  await writeFile(path.join(w.local, 'new.txt'), mine);
+  changeWhileHeld(proxy, 'put', 'new.txt', () => w.put('new.txt', theirs));
   const r = await w.run();
   t.is(r.code, 0, why(r));
-  t.is((await w.get('notes.txt'))?.toString(), remoteEdit.toString(), 'the remote edit was not overwritten');
-  t.deepEqual(await manifestLies(w), [], 'after the pass');
+  t.is((await w.get('new.txt'))?.toString(), theirs.toString(), 'the other machine\'s object was not overwritten');
 
   const again = await w.run();
   t.is(again.code, 0, why(again));
   t.is(summaryOf(again), 'uploaded 0, downloaded 0, deleted 0, conflicts 1, failed 0');
   const local = await localDigests(w.local);
-  t.deepEqual(Object.values(local).sort(), [digest(localEdit), digest(remoteEdit)].sort(), 'both versions kept');
-  await settled(t, w, Object.fromEntries(await Promise.all(Object.keys(local).map(async (p) => [p, await readFile(path.join(w.local, p))] as const))));
+  t.deepEqual(Object.values(local).filter((d) => d !== digest(Buffer.from('seed'))).sort(), [digest(mine), digest(theirs)].sort(), 'both versions kept');
 });

@@ -15,7 +15,14 @@
 //   x-amz-copy-source fully (s3rver uses decodeURI, which leaves %2B, %26, %3F, %23 encoded).
 // - `verifySigV4` checks SigV4 signatures (s3rver skips them), so a wrong secret is refused
 //   with SignatureDoesNotMatch, as on S3.
+// - Conditional writes (S3 since 2024): a PUT, CompleteMultipartUpload or copy carrying
+//   `If-None-Match: *` fails with 412 PreconditionFailed when the key exists, and one carrying
+//   `If-Match: <etag>` when the key's ETag differs (404 NoSuchKey when it is missing). The check
+//   and the commit run under a per-key lock, so two racing writes cannot both pass. s3rver
+//   ignores both headers and overwrites; argv `--no-conditional-writes` keeps that behaviour, to
+//   test clients against stores that do not enforce them.
 
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -48,8 +55,8 @@ const S3Error = require('s3rver/lib/models/error.js') as new (code: string, mess
 const [ACCESS_KEY, SECRET_KEY, OBJECTS] = ['S3RVER', 'S3RVER', '_objects'];
 const byteOrder = (a: Buffer, b: Buffer): number => Buffer.compare(a, b);
 
-/** Streams `content` into `dest` through a temp file; returns its size and md5 (hex). */
-async function writeAtomically(content: Readable | Buffer, dest: string): Promise<{ size: number; md5: string }> {
+/** Streams `content` into a temp file beside `dest`; returns it with its size and md5 (hex). */
+async function writeTemp(content: Readable | Buffer, dest: string): Promise<{ tmp: string; size: number; md5: string }> {
   await mkdir(path.dirname(dest), { recursive: true });
   const tmp = `${dest}.tmp-${randomUUID()}`;
   const md5 = createHash('md5');
@@ -63,13 +70,26 @@ async function writeAtomically(content: Readable | Buffer, dest: string): Promis
   });
   try {
     await pipeline(Buffer.isBuffer(content) ? Readable.from([content]) : content, count, createWriteStream(tmp));
-    await rename(tmp, dest);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
   }
-  return { size, md5: md5.digest('hex') };
+  return { tmp, size, md5: md5.digest('hex') };
 }
+
+/** Streams `content` into `dest` through a temp file; returns its size and md5 (hex). */
+async function writeAtomically(content: Readable | Buffer, dest: string): Promise<{ size: number; md5: string }> {
+  const { tmp, size, md5 } = await writeTemp(content, dest);
+  await rename(tmp, dest).catch(async (err: unknown) => {
+    await rm(tmp, { force: true });
+    throw err;
+  });
+  return { size, md5 };
+}
+
+/** The If-None-Match / If-Match headers of the write request being served (see conditionalWrites). */
+interface WriteConditions { readonly ifNoneMatch?: string; readonly ifMatch?: string }
+const writeConditions = new AsyncLocalStorage<WriteConditions>();
 
 class FaithfulStore extends FilesystemStore {
   /**
@@ -117,13 +137,51 @@ class FaithfulStore extends FilesystemStore {
     if (!present && found) keys.splice(lo, 1);
   }
 
+  /** bucket/key → the commit in progress: a conditional check and its write are one step. */
+  #commits = new Map<string, Promise<unknown>>();
+
   async #storeObject(bucket: string, key: string, content: Readable | Buffer, metadata: Metadata, etag?: string): Promise<{ size: number; md5: string }> {
     key = String(key);
-    const written = await writeAtomically(content, this.getResourcePath(bucket, key, 'object'));
-    await writeFile(this.getResourcePath(bucket, key, 'key'), key);
-    await this.putMetadata(bucket, key, metadata, etag ?? written.md5);
-    await this.#remember(bucket, key, true);
+    const dest = this.getResourcePath(bucket, key, 'object');
+    const written = await writeTemp(content, dest);
+    const conditions = writeConditions.getStore();
+    const commit = async (): Promise<void> => {
+      try {
+        if (conditions) await this.#check(dest, conditions);
+        await rename(written.tmp, dest);
+      } catch (err) {
+        await rm(written.tmp, { force: true });
+        throw err;
+      }
+      await writeFile(this.getResourcePath(bucket, key, 'key'), key);
+      await this.putMetadata(bucket, key, metadata, etag ?? written.md5);
+      await this.#remember(bucket, key, true);
+    };
+    const lockKey = `${bucket}/${key}`;
+    const run = (this.#commits.get(lockKey) ?? Promise.resolve()).catch(() => undefined).then(commit);
+    this.#commits.set(lockKey, run);
+    try {
+      await run;
+    } finally {
+      if (this.#commits.get(lockKey) === run) this.#commits.delete(lockKey);
+    }
     return { size: written.size, md5: etag ?? written.md5 };
+  }
+
+  /** S3's conditional-write rules against the object now at `dest`. */
+  async #check(dest: string, c: WriteConditions): Promise<void> {
+    const current = await readFile(`${dest}.md5`, 'utf8').catch(() => undefined);
+    const exists = current !== undefined;
+    if (c.ifNoneMatch !== undefined && c.ifNoneMatch.trim() === '*' && exists) {
+      throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-None-Match' });
+    }
+    if (c.ifMatch !== undefined) {
+      if (!exists) throw new S3Error('NoSuchKey', 'The specified key does not exist.');
+      const wanted = c.ifMatch.split(',').map((t) => t.trim().replace(/"/g, ''));
+      if (!wanted.includes('*') && !wanted.includes(current.trim())) {
+        throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-Match' });
+      }
+    }
   }
 
   putObject(object: S3ObjectLike): Promise<{ size: number; md5: string }> {
@@ -258,6 +316,15 @@ const verifySigV4: Middleware = async (ctx, next) => {
   await next();
 };
 
+/** Serves a write that carries If-None-Match/If-Match with them in scope for the store's commit. */
+const conditionalWrites: Middleware = async (ctx, next) => {
+  if (ctx.method !== 'PUT' && ctx.method !== 'POST') return next();
+  const ifNoneMatch = ctx.get('if-none-match') || undefined;
+  const ifMatch = ctx.get('if-match') || undefined;
+  if (ifNoneMatch === undefined && ifMatch === undefined) return next();
+  await writeConditions.run({ ifNoneMatch, ifMatch }, next);
+};
+
 /** Passes the whole key as one path segment (the router drops empty ones); fixes copy sources. */
 const keyAsOneSegment: Middleware = async (ctx, next) => {
   const m = /^\/([^/]+)\/(.+)$/s.exec(ctx.path);
@@ -269,8 +336,8 @@ const keyAsOneSegment: Middleware = async (ctx, next) => {
 };
 
 async function main(): Promise<void> {
-  const [dataDir, bucketList = ''] = process.argv.slice(2);
-  if (!dataDir || !process.send) throw new Error('usage: s3-server-main.ts <dataDir> [buckets] (spawned with an IPC channel)');
+  const [dataDir, bucketList = '', ...flags] = process.argv.slice(2);
+  if (!dataDir || !process.send) throw new Error('usage: s3-server-main.ts <dataDir> [buckets] [--no-conditional-writes] (spawned with an IPC channel)');
   const buckets = bucketList.split(',').filter(Boolean);
   const server = new S3rver({
     address: '127.0.0.1',
@@ -280,7 +347,8 @@ async function main(): Promise<void> {
     configureBuckets: buckets.map((name) => ({ name })),
   });
   server.store = server.context.store = new FaithfulStore(dataDir);
-  server.middleware.unshift(countRequests, verifySigV4, multipartUploads(server.store), keyAsOneSegment);
+  const conditional = flags.includes('--no-conditional-writes') ? [] : [conditionalWrites];
+  server.middleware.unshift(countRequests, verifySigV4, ...conditional, multipartUploads(server.store), keyAsOneSegment);
   const { port } = await server.run();
 
   process.on('message', (msg: { id: number; op: 'stats' | 'reset' | 'stop' }) => {

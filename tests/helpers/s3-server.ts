@@ -36,6 +36,12 @@ export interface S3Server {
 export interface StartS3ServerOptions {
   /** Buckets created before the server answers (names of 3+ characters). @default ['test-bucket'] */
   readonly buckets?: readonly string[];
+  /**
+   * Enforce If-None-Match/If-Match on writes as S3 does (see s3-server-main.ts). false serves
+   * them as s3rver does (ignored: the write overwrites), like many S3-compatible stores.
+   * @default true
+   */
+  readonly conditionalWrites?: boolean;
 }
 
 const quiet = (): void => undefined;
@@ -47,7 +53,8 @@ export async function startS3Server(opts: StartS3ServerOptions = {}): Promise<S3
   const buckets = opts.buckets ?? ['test-bucket'];
   const data = await tmpDir('sync-agent-s3rver-');
   // s3rver's continuation tokens use DES, which OpenSSL 3 only offers in its legacy provider.
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', '--import', 'tsx', MAIN, data.path, buckets.join(',')], {
+  const flags = opts.conditionalWrites === false ? ['--no-conditional-writes'] : [];
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', '--import', 'tsx', MAIN, data.path, buckets.join(','), ...flags], {
     cwd: PROJECT_ROOT,
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
