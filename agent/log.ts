@@ -12,26 +12,17 @@ export type Logger = pino.Logger;
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-/** Field names whose values never reach a log line (credentials and the headers that carry them). */
-const SECRET_KEYS = [
-  ...CREDENTIAL_FIELDS,
-  'credentials',
-  'authorization',
-  'Authorization',
-  'x-amz-security-token',
-  'X-Amz-Security-Token',
-];
+/**
+ * Field names (compared case-insensitively) whose values never reach a log line: credentials and
+ * the headers that carry them. Credentials live in the environment and in config objects, never
+ * in action lines; this is the net for a config, an SDK error or a request that gets logged.
+ */
+const SECRET_KEYS: ReadonlySet<string> = new Set(
+  [...CREDENTIAL_FIELDS, 'credentials', 'authorization', 'x-amz-security-token'].map((k) => k.toLowerCase()),
+);
 
-/** pino's redaction matches fixed depths, so each key is listed at the top level and 5 levels down. */
-const REDACT_DEPTH = 5;
-export const REDACT_PATHS: readonly string[] = SECRET_KEYS.flatMap((key) => {
-  const leaf = /^[A-Za-z_$][\w$]*$/.test(key) ? key : `[${JSON.stringify(key)}]`;
-  return Array.from({ length: REDACT_DEPTH + 1 }, (_, depth) => {
-    const stars = '*.'.repeat(depth);
-    // `*.` then a bracketed key reads `*["x"]`, not `*.["x"]`.
-    return leaf.startsWith('[') ? `${stars.slice(0, -1)}${leaf}` : `${stars}${leaf}`;
-  });
-});
+/** How deep secrets are looked for: the key at the top level and 5 levels down. */
+const MAX_DEPTH = 5;
 
 export const REDACTED = '[redacted]';
 
@@ -62,6 +53,89 @@ export interface LoggerOptions {
   destination?: NodeJS.WritableStream;
 }
 
+/**
+ * `value` with the value of every secret field replaced by REDACTED, down to MAX_DEPTH (as deep
+ * as pino prints: its depthLimit is 5 too). Returns the same object when there is nothing to hide
+ * (the common case: an action line is a few strings and numbers, checked in well under a
+ * microsecond), and copies only the objects on the way to a secret, so the caller's object is
+ * never changed.
+ *
+ * Why not pino's `redact`: its paths have fixed depths, so every key needs a wildcard path per
+ * level, and @pinojs/redact then runs on every value of every line (1.8% of a first upload,
+ * bench/results.md §4).
+ */
+export function scrubSecrets(value: unknown): unknown {
+  return scrub(value, []);
+}
+
+/** pino's own mark for a reference back to an enclosing object. */
+const CIRCULAR = '[Circular]';
+
+/** `above` holds the objects enclosing `value`: its length is the depth, and it tells a cycle. */
+function scrub(value: unknown, above: object[]): unknown {
+  if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value)) return value;
+  // A copy made on the way to a secret would unroll a cycle that pino prints as "[Circular]".
+  if (above.includes(value)) return CIRCULAR;
+  if (above.length > MAX_DEPTH) return value;
+  above.push(value);
+  try {
+    if (Array.isArray(value)) {
+      let copy: unknown[] | undefined;
+      value.forEach((item: unknown, i) => {
+        const next = scrub(item, above);
+        if (next !== item) (copy ??= [...value])[i] = next;
+      });
+      return copy ?? value;
+    }
+    if (value instanceof Error) return scrubError(value, above);
+    const record = value as Record<string, unknown>;
+    let copy: Record<string, unknown> | undefined;
+    for (const key of Object.keys(record)) {
+      const item = record[key];
+      const next = scrubField(key, item, above);
+      if (next !== item) (copy ??= { ...record })[key] = next;
+    }
+    return copy ?? value;
+  } finally {
+    above.pop();
+  }
+}
+
+const scrubField = (key: string, item: unknown, above: object[]): unknown =>
+  item !== undefined && SECRET_KEYS.has(key.toLowerCase()) ? REDACTED : scrub(item, above);
+
+/**
+ * An error keeps its class, message, stack and cause in the copy (pino's err serializer reads
+ * them), so it is cloned from its property descriptors rather than spread into a plain object.
+ */
+function scrubError(error: Error, above: object[]): Error {
+  const descriptors = Object.getOwnPropertyDescriptors(error) as Record<string, PropertyDescriptor>;
+  let changed = false;
+  for (const [key, d] of Object.entries(descriptors)) {
+    if (!('value' in d)) continue;
+    const next = scrubField(key, d.value, above);
+    if (next !== d.value) {
+      d.value = next;
+      changed = true;
+    }
+  }
+  return changed ? (Object.create(Object.getPrototypeOf(error) as object, descriptors) as Error) : error;
+}
+
+const scrubFields = (fields: Record<string, unknown>): Record<string, unknown> => scrubSecrets(fields) as Record<string, unknown>;
+
+/**
+ * pino runs no formatter over a child's bindings (it resets `formatters.bindings` for children),
+ * so `child` scrubs them first. A child is `Object.create(parent)`, so grandchildren inherit this.
+ */
+function scrubChildBindings(logger: Logger): Logger {
+  const pinoChild = logger.child;
+  logger.child = function (this: Logger, bindings, options) {
+    return pinoChild.call(this, scrubSecrets(bindings) as pino.Bindings, options);
+  } as Logger['child'];
+  return logger;
+}
+
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? process.env.SYNC_AGENT_LOG_LEVEL ?? 'info';
   if (!(LOG_LEVELS as readonly string[]).includes(level)) {
@@ -70,7 +144,8 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const base: pino.LoggerOptions = {
     level,
     base: { pid: process.pid },
-    redact: { paths: [...REDACT_PATHS], censor: REDACTED },
+    // Once per line over the fields; a child's bindings are scrubbed once, when it is made.
+    formatters: { log: scrubFields },
     serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err },
   };
   if (opts.pretty ?? process.stdout.isTTY === true) {
@@ -83,13 +158,13 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       ignore: 'pid,hostname',
       destination: opts.destination ?? 1,
     });
-    return pino(base, stream);
+    return scrubChildBindings(pino(base, stream));
   }
   const json: pino.LoggerOptions = {
     ...base,
     // Names and ISO times read better in JSON lines than 30 and epoch milliseconds.
-    formatters: { level: (label) => ({ level: label }) },
+    formatters: { ...base.formatters, level: (label) => ({ level: label }) },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
-  return pino(json, opts.destination ?? pino.destination({ dest: 1, sync: true }));
+  return scrubChildBindings(pino(json, opts.destination ?? pino.destination({ dest: 1, sync: true })));
 }
