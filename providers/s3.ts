@@ -32,8 +32,7 @@ import {
   type WritePrecondition,
 } from './provider.js';
 import { createS3Client } from './s3-client.js';
-import { putMultipart } from './s3-multipart.js';
-type MultipartTarget = Omit<PutObjectCommandInput, 'Body'>;
+import { FileChangedError, uploadFileMultipart, type MultipartTarget } from './s3-multipart.js';
 import { mapS3Error, s3KeyError, type S3ErrorContext } from './s3-errors.js';
 
 export type S3RemoteConfig = Omit<Extract<RemoteConfig, { provider: 's3' }>, 'provider'> & { readonly provider?: 's3' };
@@ -260,11 +259,15 @@ export class S3Provider implements RemoteProvider {
     return unquote(out.ETag);
   }
 
-  async #putMultipart(target: MultipartTarget, handle: FileHandle, size: number, opts: UploadOptions): Promise<{ etag: string; md5?: string }> {
+  async #putMultipart(target: MultipartTarget, handle: FileHandle, size: number, opts: UploadOptions): Promise<{ etag: string; md5: string }> {
     const multipart = { partSize: this.#partSize, queueSize: this.#queueSize, signal: opts.signal, onProgress: opts.onProgress };
-    // Interim (lib-storage) until the part loop lands.
-    const body = pipe(handle.createReadStream({ start: 0, end: size - 1, autoClose: false }), exactLength(size, undefined, () => undefined), () => undefined);
-    return { etag: unquote(await putMultipart(this.#client, { ...target, Body: body }, multipart)) };
+    try {
+      const put = await uploadFileMultipart(this.#client, target, handle, size, multipart);
+      return { etag: unquote(put.etag), md5: put.md5 };
+    } catch (err) {
+      if (err instanceof FileChangedError) throw new ProviderError('transient', PROVIDER, `${target.Key}: ${err.message}`, { cause: err });
+      throw err;
+    }
   }
 
   /**
