@@ -3,17 +3,20 @@
 //   node --import tsx bench/experiments.ts head|multipart|startup|concurrency|listing [--files 5000] [--mib 1024] [--reps 3]
 //
 // head        the floor with and without a HeadObject before each PUT (the agent's just-in-time check)
-// multipart   one big file: the plain part loop at several part sizes, lib-storage (the agent's way), the agent
+// multipart   one big file: the plain part loop at several part sizes, lib-storage, the agent's part loop, the agent
 // startup     the agent through tsx (bin/sync-agent.js) vs a prebuilt esbuild bundle of agent/cli.ts
 // concurrency the agent and the SDK floor at 8, 16 and 32 files in flight
 // listing     no-op over one shared bucket: one paged listing vs one listing per top-level prefix
 
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
+import { formatMtime } from '../providers/provider.js';
+import { createS3Client } from '../providers/s3-client.js';
+import { uploadFileMultipart } from '../providers/s3-multipart.js';
 import { startS3Server } from '../tests/helpers/s3-server.js';
 import { agentTool, floorTool } from './contenders.js';
 import { makeBigFile, makeCorpus } from './corpus.js';
@@ -85,7 +88,16 @@ async function experiment(name: string): Promise<Experiment> {
         local: src,
         files: 1,
         passes: ['gib'],
-        variants: [parts(16, 4), parts(16, 4, true), parts(8, 8), parts(32, 4), parts(64, 4), parts(64, 2), { label: 'sync-agent', tool: agentTool() }],
+        variants: [
+          parts(16, 4),
+          parts(16, 4, true),
+          { label: 'part loop (uploadFileMultipart) 16 MiB × 4, md5 alongside', tool: partLoopTool },
+          parts(8, 8),
+          parts(32, 4),
+          parts(64, 4),
+          parts(64, 2),
+          { label: 'sync-agent', tool: agentTool() },
+        ],
       };
     }
     case 'startup': {
@@ -127,6 +139,38 @@ async function experiment(name: string): Promise<Experiment> {
   }
 }
 
+/**
+ * The agent's multipart upload alone (providers/s3-multipart.ts `uploadFileMultipart`, md5
+ * included), run as its own process like every variant: this script with PART_LOOP and
+ * `<endpoint> <bucket> <local>` uploads each file of the folder, 16 MiB × 4 as the agent.
+ */
+const PART_LOOP = 'part-loop-upload';
+const partLoopTool: Tool = {
+  id: 'part-loop',
+  label: 'part loop (uploadFileMultipart)',
+  role: 'agent',
+  detect: async () => ({ ok: true, version: 'providers/s3-multipart.ts' }),
+  invocation: async (t) => ({ command: process.execPath, args: ['--import', 'tsx', fileURLToPath(import.meta.url), PART_LOOP, t.endpoint, t.bucket, t.local] }),
+};
+
+async function partLoopUpload(endpoint: string, bucket: string, local: string): Promise<void> {
+  const client = createS3Client({ endpoint });
+  try {
+    for (const name of await readdir(local)) {
+      const file = await open(path.join(local, name), 'r');
+      try {
+        const st = await file.stat();
+        const put = await uploadFileMultipart(client, { Bucket: bucket, Key: name, Metadata: { mtime: formatMtime(st.mtimeMs) } }, file, st.size, { partSize: 16 * MIB, queueSize: 4 });
+        process.stdout.write(`${name}: ${st.size} bytes, etag ${put.etag}, md5 ${put.md5}\n`);
+      } finally {
+        await file.close();
+      }
+    }
+  } finally {
+    client.destroy();
+  }
+}
+
 type Results = Map<string, PassResult[]>;
 
 function say(v: Variant, r: PassResult): void {
@@ -164,6 +208,11 @@ async function shared(name: string, x: Experiment, reps: number, results: Result
 
 async function main(): Promise<void> {
   const name = positionals[0] ?? '';
+  if (name === PART_LOOP) {
+    const [endpoint, bucket, local] = positionals.slice(1);
+    if (!endpoint || !bucket || !local) throw new Error(`usage: experiments.ts ${PART_LOOP} <endpoint> <bucket> <local folder>`);
+    return partLoopUpload(endpoint, bucket, local);
+  }
   const x = await experiment(name);
   const reps = Number(a.reps);
   const results: Results = new Map();

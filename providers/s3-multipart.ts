@@ -4,7 +4,7 @@
 // signals; a killed process aborts nothing, so the next upload of the same key clears what is left.
 
 import type { FileHandle } from 'node:fs/promises';
-import { Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -156,31 +156,43 @@ interface Run {
   sent(bytes: number): void;
 }
 
-/** Uploads part `n` (0-based) streamed from its file range; exactly its length must be read. */
+/**
+ * Bytes [start, start + length) of the file as positional reads, counted as they are read. Not
+ * FileHandle.createReadStream: each of those leaves a 'close' listener (and itself) on the handle
+ * until the handle closes, thousands for a big file, and destroying one closes the handle, which
+ * the other parts, the md5 read and the caller still use.
+ */
+function rangeStream(run: Run, part: number, start: number, length: number): Readable {
+  let read = 0;
+  return new Readable({
+    highWaterMark: CHUNK,
+    read() {
+      const want = Math.min(CHUNK, length - read);
+      if (want === 0) return void this.push(null);
+      run.file
+        .read(Buffer.allocUnsafe(want), 0, want, start + read)
+        .then(({ bytesRead, buffer }) => {
+          if (bytesRead === 0) throw new FileChangedError(`part ${part + 1} ended after ${read} of ${length} bytes`);
+          read += bytesRead;
+          run.front.add(part, bytesRead);
+          run.sent(bytesRead);
+          this.push(bytesRead === want ? buffer : buffer.subarray(0, bytesRead));
+        })
+        .catch((err: unknown) => {
+          // The run's abort ends the request, which would otherwise wait for the missing bytes.
+          // No error on the stream: nothing listens for one on a request body.
+          run.fail(err);
+          this.destroy();
+        });
+    },
+  });
+}
+
+/** Uploads part `n` (0-based) streamed from its file range. */
 async function sendPart(run: Run, n: number): Promise<CompletedPart> {
   const start = n * run.partSize;
   const length = Math.min(run.partSize, run.size - start);
-  let seen = 0;
-  const range = length === 0 ? undefined : run.file.createReadStream({ start, end: start + length - 1, autoClose: false, highWaterMark: CHUNK });
-  // A read error stops the body mid-request: fail the run, whose abort ends the request.
-  range?.once('error', (err) => run.fail(err));
-  const counter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      seen += chunk.length;
-      run.front.add(n, chunk.length);
-      run.sent(chunk.length);
-      done(null, chunk);
-    },
-    flush(done) {
-      // Fewer bytes than announced would leave the request waiting for the rest: fail the run,
-      // which aborts the request.
-      if (seen !== length) run.fail(new FileChangedError(`part ${n + 1} read ${seen} of ${length} bytes`));
-      done();
-    },
-  });
-  // pipe, not pipeline, and never destroy(): destroying a stream of a FileHandle closes the
-  // handle, which the other parts, the md5 read and the caller still use.
-  const body = range ? range.pipe(counter) : Buffer.alloc(0);
+  const body = length === 0 ? Buffer.alloc(0) : rangeStream(run, n, start, length);
   const { Bucket, Key } = run.target;
   const out = await run.client.send(new UploadPartCommand({ Bucket, Key, UploadId: run.uploadId, PartNumber: n + 1, Body: body, ContentLength: length }), { abortSignal: run.signal });
   return { PartNumber: n + 1, ETag: out.ETag };
