@@ -53,25 +53,21 @@ export interface LoggerOptions {
   destination?: NodeJS.WritableStream;
 }
 
+/** pino's own mark for a reference back to an enclosing object. */
+const CIRCULAR = '[Circular]';
+
 /**
  * `value` with the value of every secret field replaced by REDACTED, down to MAX_DEPTH (as deep
  * as pino prints: its depthLimit is 5 too). Returns the same object when there is nothing to hide
  * (the common case: an action line is a few strings and numbers, checked in well under a
  * microsecond), and copies only the objects on the way to a secret, so the caller's object is
- * never changed.
+ * never changed. `above` holds the objects enclosing `value`: its length is the depth, and it tells
+ * a cycle.
  *
  * Why not pino's `redact`: its paths have fixed depths, so every key needs a wildcard path per
  * level, and @pinojs/redact then runs on every value of every line (1.8% of a first upload,
  * bench/results.md §4).
  */
-export function scrubSecrets(value: unknown): unknown {
-  return scrub(value, []);
-}
-
-/** pino's own mark for a reference back to an enclosing object. */
-const CIRCULAR = '[Circular]';
-
-/** `above` holds the objects enclosing `value`: its length is the depth, and it tells a cycle. */
 function scrub(value: unknown, above: object[]): unknown {
   if (typeof value !== 'object' || value === null || ArrayBuffer.isView(value)) return value;
   // A copy made on the way to a secret would unroll a cycle that pino prints as "[Circular]".
@@ -122,7 +118,7 @@ function scrubError(error: Error, above: object[]): Error {
   return changed ? (Object.create(Object.getPrototypeOf(error) as object, descriptors) as Error) : error;
 }
 
-const scrubFields = (fields: Record<string, unknown>): Record<string, unknown> => scrubSecrets(fields) as Record<string, unknown>;
+const scrubFields = (fields: Record<string, unknown>): Record<string, unknown> => scrub(fields, []) as Record<string, unknown>;
 
 /**
  * pino runs no formatter over a child's bindings (it resets `formatters.bindings` for children),
@@ -131,7 +127,7 @@ const scrubFields = (fields: Record<string, unknown>): Record<string, unknown> =
 function scrubChildBindings(logger: Logger): Logger {
   const pinoChild = logger.child;
   logger.child = function (this: Logger, bindings, options) {
-    return pinoChild.call(this, scrubSecrets(bindings) as pino.Bindings, options);
+    return pinoChild.call(this, scrub(bindings, []) as pino.Bindings, options);
   } as Logger['child'];
   return logger;
 }

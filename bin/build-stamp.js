@@ -26,7 +26,7 @@ const PENDING = `${STAMP}.pending`;
  * delete changes the folder's ctime. About 60 stat calls, ~1 ms.
  * @returns e.g. `51 files, newest change 1763796603027.123`
  */
-export function sourceFingerprint(root = ROOT) {
+function sourceFingerprint() {
   let files = 0;
   let newest = 0;
   const walk = (dir) => {
@@ -40,28 +40,21 @@ export function sourceFingerprint(root = ROOT) {
       }
     }
   };
-  for (const dir of SOURCE_DIRS) walk(path.join(root, dir));
-  for (const file of CONFIG_FILES) newest = Math.max(newest, statSync(path.join(root, file)).ctimeMs);
+  for (const dir of SOURCE_DIRS) walk(path.join(ROOT, dir));
+  for (const file of CONFIG_FILES) newest = Math.max(newest, statSync(path.join(ROOT, file)).ctimeMs);
   return `${files} files, newest change ${newest}`;
 }
 
 /**
- * Why dist/ cannot be run as it is, or undefined when it was built from the current sources.
- * Never throws: anything unreadable means "run the sources".
+ * True when dist/ was built from the sources as they are now. Never throws: a missing stamp,
+ * a missing dist/agent/cli.js or an unreadable source folder all mean "run the sources".
  */
-export function staleReason() {
-  let stamp;
+export function builtFromCurrentSources() {
   try {
-    stamp = readFileSync(STAMP, 'utf8').trim();
     statSync(BUILT_CLI);
+    return readFileSync(STAMP, 'utf8').trim() === sourceFingerprint();
   } catch {
-    return 'dist/ is not built (npm run build)';
-  }
-  try {
-    const now = sourceFingerprint();
-    return now === stamp ? undefined : `the sources changed since the build (built from ${stamp}; now ${now})`;
-  } catch (e) {
-    return `cannot read the sources: ${e instanceof Error ? e.message : String(e)}`;
+    return false;
   }
 }
 

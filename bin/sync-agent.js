@@ -3,13 +3,13 @@
 // was built from the sources as they are now: registering tsx costs ~0.4 s of CPU and ~30 MiB on
 // every start (bench/results.md §5). Otherwise, or with SYNC_AGENT_SOURCE=1, it registers tsx and
 // runs agent/cli.ts, so an edit without a rebuild never runs stale code.
-import { staleReason } from './build-stamp.js';
+import { builtFromCurrentSources } from './build-stamp.js';
 
 // The AWS SDK warns on every start that its 2027 releases will need Node 22; the lock file pins
 // a release that supports Node 20, so the warning is noise in cron mail and pm2 logs.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-if (process.env.SYNC_AGENT_SOURCE !== '1' && staleReason() === undefined) {
+if (process.env.SYNC_AGENT_SOURCE !== '1' && builtFromCurrentSources()) {
   // Stack traces name the .ts lines through the source maps tsc wrote beside each file.
   process.setSourceMapsEnabled(true);
   await import('../dist/agent/cli.js');
