@@ -179,6 +179,46 @@ test('the Memory adapter round-trips without touching the disk', async (t) => {
   t.deepEqual(await readdir(dir), []);
 });
 
+test('the file on disk is exactly the manifest as JSON (the format does not change)', async (t) => {
+  const dir = await tmpState(t);
+  const { store } = await ManifestStore.open(opts(dir));
+  const m = manifestWith(25);
+  await store.save(m);
+  t.is(await readFile(manifestFile(dir, 'docs'), 'utf8'), JSON.stringify(m));
+});
+
+test('a save refuses a document that is not a manifest and leaves the file alone', async (t) => {
+  const dir = await tmpState(t);
+  const file = manifestFile(dir, 'docs');
+  const { store } = await ManifestStore.open(opts(dir));
+  await store.save(manifestWith(3));
+  const broken: unknown[] = [
+    { ...manifestWith(3), version: 2 },
+    { ...manifestWith(3), root: undefined },
+    { ...manifestWith(3), entries: null },
+    { ...manifestWith(3), entries: [] },
+  ];
+  for (const doc of broken) {
+    await t.throwsAsync(store.save(doc as Manifest), { message: /refusing to save an invalid manifest: (unknown version 2|missing root|missing entries)/ });
+  }
+  t.deepEqual(await readJson(file), manifestWith(3));
+  // The store keeps working after a refusal.
+  await store.save(manifestWith(4));
+  t.deepEqual(await readJson(file), manifestWith(4));
+});
+
+test('a damaged entry is not checked on save but is caught on the next start: the last good copy comes back', async (t) => {
+  const dir = await tmpState(t);
+  const { store } = await ManifestStore.open(opts(dir));
+  const good = manifestWith(5);
+  await store.save(good);
+  const damaged = { ...good, entries: { ...good.entries, 'bad.txt': { local: { size: 'big' } } } } as unknown as Manifest;
+  await store.save(damaged);
+  const { manifest, recovered } = await ManifestStore.open(opts(dir));
+  t.deepEqual(manifest, good);
+  t.regex(recovered ?? '', /bad entry "bad\.txt".*restored the last good copy/);
+});
+
 test('saving 100,000 entries (time printed, not asserted)', async (t) => {
   const dir = await tmpState(t);
   const { store } = await ManifestStore.open(opts(dir));
