@@ -2,11 +2,11 @@
 // commit. The daemon's fast path (a few dirty paths) and full passes both come through here.
 
 import { mkdir, readdir } from 'node:fs/promises';
-import type { Action, ActionResult, BaseEntry, LocalSnapshot, Plan, RemoteObject, Skip } from './types.js';
+import type { Action, ActionResult, BaseEntry, BaseSnapshot, LocalFile, Plan, RemoteObject, Skip, SyncPolicy } from './types.js';
 import type { PairRuntime } from './pair.js';
 import { plan as planActions } from './planner.js';
 import { checkGuards, type GuardVerdict } from './safety.js';
-import { scanLocal } from './scanner.js';
+import { hashLocalFiles, scanLocal, withHashes, type LocalScan } from './scanner.js';
 import { buildRemoteSnapshot, inScope } from './paths.js';
 import { execute } from './executor.js';
 import { removeLeftoverTemps } from './local-fs.js';
@@ -51,6 +51,8 @@ export type CycleReport =
       readonly actions: number;
       /** Every action's result, in plan order (the daemon re-queues stale ones). */
       readonly results: readonly ActionResult[];
+      /** Local files read to plan the pass (the scan's and the decisions'), transfers not included. */
+      readonly hashed: { readonly files: number; readonly bytes: number };
     };
 
 /** The dry-run line for an action (PRODUCT.md §4). */
@@ -73,10 +75,33 @@ export function describeAction(a: Action): string {
 
 const under = (p: string, roots: readonly string[]): boolean => roots.some((b) => b === '' || p === b || p.startsWith(`${b}/`));
 
-/** Drops what lies under unreadable paths: missing is not deleted. */
-function withoutBlind<V>(m: ReadonlyMap<string, V>, blind: readonly string[]): Map<string, V> {
-  if (blind.length === 0) return new Map(m);
+/**
+ * Drops what lies under unreadable paths: missing is not deleted. The same map when nothing is
+ * blind (the common case): copying three 100,000-entry maps per pass cost a no-op memory.
+ */
+function withoutBlind<V>(m: ReadonlyMap<string, V>, blind: readonly string[]): ReadonlyMap<string, V> {
+  if (blind.length === 0) return m;
   return new Map([...m].filter(([p]) => !under(p, blind)));
+}
+
+/**
+ * The scan's new (unhashed) files whose hash a decision of the planner reads: a path the remote
+ * also holds (adopt when equal, else a conflict), or a possible rename target (same size as a
+ * tracked file that vanished this pass: moves pair on size and hash). The rest are uploaded
+ * unhashed and get their hash from the upload, so a first upload reads each file once.
+ */
+export function filesToHash(scan: LocalScan, remote: ReadonlyMap<string, RemoteObject>, base: BaseSnapshot, policy: SyncPolicy): LocalFile[] {
+  if (scan.unhashed.length === 0) return [];
+  // The planner pairs moves only under these conditions (planner.ts plan → pairMoves).
+  const moves = policy.canMoveRemote && policy.deletes !== 'keep' && policy.direction !== 'pull';
+  const vanishedSizes = new Set<number>();
+  if (moves) for (const [p, e] of base) if (e.local && !scan.snapshot.has(p)) vanishedSizes.add(e.local.size);
+  const need: LocalFile[] = [];
+  for (const k of scan.unhashed) {
+    const f = scan.snapshot.get(k);
+    if (f && (remote.has(k) || vanishedSizes.has(f.size))) need.push(f);
+  }
+  return need;
 }
 
 function countResults(results: readonly ActionResult[], skips: number): CycleCounts {
@@ -103,7 +128,8 @@ export async function runCycle(rt: PairRuntime, opts: CycleOptions = {}): Promis
   const { pair, provider } = rt;
   const scope = opts.scope;
   const base = baseSnapshot(rt.manifest);
-  const scopedBase = new Map([...base].filter(([p]) => inScope(p, scope)));
+  // A full pass plans the whole base: no copy of it.
+  const scopedBase = scope ? new Map([...base].filter(([p]) => inScope(p, scope))) : base;
 
   // A first run may create the remote root (a new folder remote); later a missing root trips a guard.
   if (Object.keys(rt.manifest.entries).length === 0 && !opts.dryRun) await provider.createRoot?.();
@@ -119,8 +145,8 @@ export async function runCycle(rt: PairRuntime, opts: CycleOptions = {}): Promis
   // A full pass lists the bucket while the local walk runs (both mostly wait on I/O); a scoped
   // pass stats only the paths the walk found, so it waits for the walk.
   const listing = scope ? undefined : settle(listRemote(rt, opts.signal));
-  const scan = await scanning;
-  rt.diskNames = new Map([...rt.diskNames, ...(scan.diskNames ?? new Map<string, string>())]);
+  let scan = await scanning;
+  for (const [k, disk] of scan.diskNames) rt.diskNames.set(k, disk);
 
   const listed = listing ? await listing : await settle(statRemote(rt, new Set([...(scope ?? []), ...scan.snapshot.keys(), ...scopedBase.keys()])));
   const objects: RemoteObject[] = listed.ok ? listed.value : [];
@@ -131,14 +157,23 @@ export async function runCycle(rt: PairRuntime, opts: CycleOptions = {}): Promis
   else for (const [p, k] of remote.rawKeys) rt.rawKeys.set(p, k);
 
   const ignored = (p: string) => rt.ignore.ignores(p);
-  const remoteSnap = new Map([...remote.snapshot].filter(([p]) => !ignored(p) && inScope(p, scope)));
-  const skips: Skip[] = [...scan.skips, ...remote.skips.filter((s) => !ignored(s.path))];
+  // remote.snapshot is this pass's own map: trimmed in place rather than copied (deleting the
+  // entry being visited is safe in a Map iteration).
+  const remoteSnap = remote.snapshot;
+  for (const p of remoteSnap.keys()) if (ignored(p) || !inScope(p, scope)) remoteSnap.delete(p);
+  const remoteSkips = remote.skips.filter((s) => !ignored(s.path));
+  let skips: Skip[] = [...scan.skips, ...remoteSkips];
 
   const localCount = scope ? (scan.rootExists ? await rootEntryCount(pair.local) : 0) : scan.snapshot.size;
-  const tracked = [...base.values()].filter((e) => e.local).length;
+  let tracked = 0;
+  let trackedRemote = 0;
+  for (const e of base.values()) {
+    if (e.local) tracked++;
+    if (e.remote) trackedRemote++;
+  }
   const verdict = checkGuards({
     tracked,
-    trackedRemote: [...base.values()].filter((e) => e.remote).length,
+    trackedRemote,
     localRootExists: scan.rootExists,
     localCount,
     remoteCount: scope ? Math.max(1, remoteSnap.size) : remoteSnap.size,
@@ -151,19 +186,20 @@ export async function runCycle(rt: PairRuntime, opts: CycleOptions = {}): Promis
     return { kind: 'guard', verdict: listingError ? { ...verdict, message: `${verdict.message} (${listingError})` } : verdict, skips };
   }
 
+  const policy: SyncPolicy = { direction: pair.direction, deletes: pair.deletes, canMoveRemote: provider.move !== undefined || provider.copy !== undefined };
+  const toHash = filesToHash(scan, remoteSnap, scopedBase, policy);
+  if (toHash.length > 0) {
+    scan = withHashes(scan, await hashLocalFiles({ root: pair.local, hashAlgo: rt.hashAlgo, signal: opts.signal, diskNames: scan.diskNames }, toHash));
+    skips = [...scan.skips, ...remoteSkips];
+  }
+
   // Unreadable local paths and ambiguous remote keys (twins, clashes) are never planned: missing is not deleted.
   const blind = [...scan.blind, ...remote.blind];
-  const thePlan: Plan = planActions(
-    withoutBlind(scopedBase, blind),
-    withoutBlind(scan.snapshot as LocalSnapshot, blind),
-    withoutBlind(remoteSnap, blind),
-    { direction: pair.direction, deletes: pair.deletes, canMoveRemote: provider.move !== undefined || provider.copy !== undefined },
-    scope,
-  );
+  const thePlan: Plan = planActions(withoutBlind(scopedBase, blind), withoutBlind(scan.snapshot, blind), withoutBlind(remoteSnap, blind), policy, scope);
 
   const deleteVerdict = checkGuards({
     tracked,
-    trackedRemote: [...base.values()].filter((e) => e.remote).length,
+    trackedRemote,
     localRootExists: true,
     localCount: Math.max(1, localCount),
     remoteCount: Math.max(1, remoteSnap.size),
@@ -204,7 +240,8 @@ export async function runCycle(rt: PairRuntime, opts: CycleOptions = {}): Promis
   rt.manifest = applyResults(rt.manifest, thePlan.baseUpdates as ReadonlyMap<string, BaseEntry | null>, results);
   await rt.store.save(rt.manifest);
   const failed = results.filter((r): r is Extract<ActionResult, { status: 'failed' }> => r.status === 'failed');
-  return { kind: 'done', counts: countResults(results, skips.length), failed, skips, actions: thePlan.actions.length, results };
+  const hashed = { files: scan.hashedFiles, bytes: scan.hashedBytes };
+  return { kind: 'done', counts: countResults(results, skips.length), failed, skips, actions: thePlan.actions.length, results, hashed };
 }
 
 /** A promise's outcome as a value, so a listing started early never rejects unobserved. */

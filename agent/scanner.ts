@@ -1,14 +1,18 @@
 // Walks the local root (or a few scoped paths) into a snapshot of sync keys. Stat first; read a
 // file only when its stat differs from the base (a "suspect"), so a no-op pass over 100,000
-// files costs stats, not reads. An unreadable path is reported `blind`, never absent.
+// files costs stats, not reads. A file with no local base is not read at all: it is returned
+// unhashed, and the caller hashes (hashLocalFiles) only those a decision needs; the others are
+// uploaded, and the upload tells their hash. An unreadable path is reported `blind`, never absent.
 
-import type { Dirent, Stats } from 'node:fs';
-import { lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { constants, type Dirent, type Stats } from 'node:fs';
+import { access, lstat, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { hashFile } from './hasher.js';
+import { byPath, codeOf, describe, Faults, gone, hashEach, pool } from './scan-hash.js';
 import type { PathMatcher } from './ignore.js';
 import { checkRemoteKey, decodeLocalName, isInside, TEMP_PREFIX, topmostScope } from './paths.js';
 import type { BaseSnapshot, HashAlgo, LocalFile, Skip } from './types.js';
+
+export { hashLocalFiles, withHashes, type HashedFiles, type HashOptions } from './scan-hash.js';
 
 export interface ScanOptions {
   /** The pair's local root. */
@@ -42,9 +46,16 @@ export interface LocalScan {
   readonly blind: string[];
   /** On-disk relative paths of the agent's temp files met on the walk: leftovers of a killed run. */
   readonly temps: string[];
+  /**
+   * Keys of files with no local base (new to the manifest): in the snapshot with `hash`
+   * undefined, opened once to prove them readable but not read. Sorted.
+   */
+  readonly unhashed: readonly string[];
+  /** Files read and hashed by this scan (and bytes read). */
   readonly hashedFiles: number;
   readonly hashedBytes: number;
 }
+
 
 /** A local root that exists but is not a folder. */
 export class ScanError extends Error {
@@ -65,14 +76,9 @@ type Entry = { readonly parent: Dir; readonly name: string; readonly nfc: string
 type Job = { readonly dir: Dir } | Entry;
 
 const join = (a: string, b: string): string => (a === '' ? b : `${a}/${b}`);
-const codeOf = (e: unknown): string => (e as NodeJS.ErrnoException | null)?.code ?? String(e);
-/** Vanished between listing and looking: simply absent. */
-const gone = (e: unknown): boolean => codeOf(e) === 'ENOENT' || codeOf(e) === 'ENOTDIR';
-const describe = (e: unknown): string =>
-  codeOf(e) === 'EACCES' || codeOf(e) === 'EPERM' ? 'permission denied' : `cannot read (${codeOf(e)})`;
 const kindName = (k: Kind): string => (k.isFIFO() ? 'a FIFO' : k.isSocket() ? 'a socket' : 'a device or unknown type');
 const emptyScan = (rootExists: boolean): LocalScan => ({
-  rootExists, snapshot: new Map(), diskNames: new Map(), skips: [], blind: [], temps: [], hashedFiles: 0, hashedBytes: 0,
+  rootExists, snapshot: new Map(), diskNames: new Map(), skips: [], blind: [], temps: [], unhashed: [], hashedFiles: 0, hashedBytes: 0,
 });
 
 export async function scanLocal(opts: ScanOptions): Promise<LocalScan> {
@@ -96,16 +102,18 @@ class Walker {
   readonly #top: Dir;
   readonly #snapshot = new Map<string, LocalFile>();
   readonly #diskNames = new Map<string, string>();
-  readonly #skips = new Map<string, Skip>();
-  readonly #blind = new Set<string>();
+  readonly #faults: Faults;
   readonly #temps: string[] = [];
-  readonly #suspects: { readonly key: string; readonly st: Stats }[] = [];
+  /** Files with a local base whose stat moved: read and compared with the base. */
+  readonly #suspects: LocalFile[] = [];
+  readonly #unhashed: string[] = [];
   #files = 0;
   #hashedFiles = 0;
   #hashedBytes = 0;
 
   constructor(opts: ScanOptions, root: string, rootReal: string) {
     this.#o = opts;
+    this.#faults = new Faults(opts.signal);
     this.#root = root;
     this.#top = { key: '', disk: '', real: rootReal, parent: undefined };
   }
@@ -118,29 +126,37 @@ class Walker {
     }
     await pool(jobs, STAT_WIDTH, this.#o.signal, (job, push) => ('dir' in job ? this.#readDir(job.dir, push) : this.#visit(job, push)));
     // Hashing comes after the walk so that stat throughput never waits behind a big read.
-    await pool(this.#suspects, this.#o.hashConcurrency ?? 4, this.#o.signal, (s) => this.#hash(s.key, s.st));
+    const { hashAlgo, hashConcurrency, signal } = this.#o;
+    await hashEach({ root: this.#root, hashAlgo, hashConcurrency, signal, diskNames: this.#diskNames }, this.#faults, this.#suspects, (f) => {
+      this.#snapshot.set(f.path, f);
+      this.#hashedFiles++;
+      this.#hashedBytes += f.size;
+    });
     this.#o.onProgress?.(this.#files);
-    const skips = [...this.#skips.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    return { rootExists: true, snapshot: this.#snapshot, diskNames: this.#diskNames, skips, blind: [...this.#blind].sort(), temps: this.#temps, hashedFiles: this.#hashedFiles, hashedBytes: this.#hashedBytes };
+    return {
+      rootExists: true,
+      snapshot: this.#snapshot,
+      diskNames: this.#diskNames,
+      skips: [...this.#faults.skips.values()].sort(byPath),
+      blind: [...this.#faults.blind].sort(),
+      temps: this.#temps,
+      // A file found unreadable by its probe never entered the snapshot.
+      unhashed: this.#unhashed.filter((k) => this.#snapshot.has(k)).sort(),
+      hashedFiles: this.#hashedFiles,
+      hashedBytes: this.#hashedBytes,
+    };
   }
 
   #abs(disk: string): string {
     return disk === '' ? this.#root : path.join(this.#root, disk);
   }
 
-  /** Records a skip (once per path and reason); `blind` also forbids deletes under `p`. */
   #skip(p: string, reason: string, blind = false): undefined {
-    this.#skips.set(`${p}\u0000${reason}`, { path: p, side: 'local', reason });
-    if (blind) this.#blind.add(p);
-    return undefined;
+    return this.#faults.skip(p, reason, blind);
   }
 
-  /** Runs one fs call about `key`: a vanished path gives undefined, an unreadable one is blind. */
   #try<T>(key: string, call: () => Promise<T>): Promise<T | undefined> {
-    return call().catch((e: unknown) => {
-      this.#o.signal?.throwIfAborted();
-      return gone(e) ? undefined : this.#skip(key, describe(e), true);
-    });
+    return this.#faults.try(key, call);
   }
 
   /** Reads one folder: decodes names, drops invalid ones and NFC twins, queues the rest. */
@@ -172,14 +188,14 @@ class Walker {
     if (e.kind.isSymbolicLink()) {
       const target = await this.#follow(e.parent, key, disk);
       if (target?.dir) push({ dir: target.dir });
-      if (target?.st) this.#addFile(key, disk, target.st);
+      if (target?.st) await this.#addFile(key, disk, target.st);
       return;
     }
     if (!e.kind.isFile()) return this.#skip(key, `not a regular file (${kindName(e.kind)})`);
     const st = e.st ?? (await this.#try(key, () => lstat(this.#abs(disk))));
     // A type change between readdir and lstat: look again at what it is now.
     if (st && !st.isFile()) return this.#visit({ ...e, kind: st, st }, push);
-    if (st) this.#addFile(key, disk, st);
+    if (st) await this.#addFile(key, disk, st);
   }
 
   /** Resolves a link per policy: a folder to walk, a file's stat, or nothing (skipped). */
@@ -208,23 +224,21 @@ class Walker {
     return { dir: { key, disk, real, parent } };
   }
 
-  #addFile(key: string, disk: string, st: Stats): void {
+  /** A regular file: its base hash on a stat match, queued for hashing if it has a base, else unhashed. */
+  async #addFile(key: string, disk: string, st: Stats): Promise<void> {
     if (disk !== key) this.#diskNames.set(key, disk);
-    const b = this.#o.base.get(key)?.local;
-    if (b && b.size === st.size && b.mtimeMs === st.mtimeMs && b.ino === st.ino) {
-      this.#snapshot.set(key, { path: key, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, hash: b.hash });
-    } else this.#suspects.push({ key, st });
     if (++this.#files % PROGRESS_EVERY === 0) this.#o.onProgress?.(this.#files);
-  }
-
-  async #hash(key: string, st: Stats): Promise<void> {
-    const file = this.#abs(this.#diskNames.get(key) ?? key);
-    const hash = await this.#try(key, () => hashFile(file, this.#o.hashAlgo, this.#o.signal));
-    if (hash === undefined) return;
-    // Paired with the stat taken before reading: a file changed meanwhile is hashed again next scan.
-    this.#snapshot.set(key, { path: key, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, hash });
-    this.#hashedFiles++;
-    this.#hashedBytes += st.size;
+    const file: LocalFile = { path: key, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
+    const b = this.#o.base.get(key)?.local;
+    if (b && b.size === st.size && b.mtimeMs === st.mtimeMs && b.ino === st.ino) return void this.#snapshot.set(key, { ...file, hash: b.hash });
+    if (b) return void this.#suspects.push(file);
+    // No base to compare with: not read, but checked readable (one access call: opening and
+    // closing a FileHandle cost an adoption of 5,000 files 0.25 s of CPU), so an unreadable new
+    // file is still a blind skip here rather than a failed upload later.
+    const readable = await this.#try(key, () => access(this.#abs(disk), constants.R_OK).then(() => true));
+    if (readable === undefined) return;
+    this.#snapshot.set(key, file);
+    this.#unhashed.push(key);
   }
 
   /** Finds one scoped key on disk, segment by segment (through links per policy), and queues it. */
@@ -261,7 +275,7 @@ class Walker {
     const key = join(dir.key, seg);
     const direct = await this.#try(key, () => lstat(this.#abs(join(dir.disk, seg))));
     if (direct) return { name: seg, st: direct };
-    if (this.#blind.has(key)) return undefined;
+    if (this.#faults.blind.has(key)) return undefined;
     const names = await this.#try(dir.key, () => readdir(this.#abs(dir.disk), { encoding: 'buffer' }));
     const spellings = (names ?? []).map(decodeLocalName).filter((r) => r.ok && r.key === seg && r.name !== seg);
     if (spellings.length > 1) return this.#skip(key, TWINS, true);
@@ -271,34 +285,3 @@ class Walker {
   }
 }
 
-/** Runs `jobs` (which may push more) on `width` workers until none is left or one fails.
- * LIFO (not Array#shift, which is O(n)) keeps the walk depth-first and pending entries few. */
-async function pool<T>(jobs: T[], width: number, signal: AbortSignal | undefined, handle: (job: T, push: (j: T) => void) => Promise<void>): Promise<void> {
-  let busy = 0;
-  let failure: { error: unknown } | undefined;
-  const waiting: (() => void)[] = [];
-  const wakeAll = (): void => waiting.splice(0).forEach((wake) => wake());
-  const push = (j: T): void => void (jobs.push(j), wakeAll());
-  const worker = async (): Promise<void> => {
-    while (failure === undefined) {
-      const job = jobs.pop();
-      if (job === undefined) {
-        if (busy === 0) break;
-        await new Promise<void>((r) => waiting.push(r));
-        continue;
-      }
-      busy++;
-      try {
-        signal?.throwIfAborted();
-        await handle(job, push);
-      } catch (error) {
-        failure ??= { error };
-      } finally {
-        busy--;
-      }
-    }
-    wakeAll();
-  };
-  await Promise.all(Array.from({ length: Math.max(1, width) }, worker));
-  if (failure !== undefined) throw failure.error;
-}

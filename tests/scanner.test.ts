@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { hashBuffer } from '../agent/hasher.js';
 import { createIgnore } from '../agent/ignore.js';
-import { scanLocal, ScanError, type LocalScan, type ScanOptions } from '../agent/scanner.js';
+import { hashLocalFiles, scanLocal, ScanError, withHashes, type LocalScan, type ScanOptions } from '../agent/scanner.js';
 import type { BaseEntry, HashAlgo } from '../agent/types.js';
 
 const test = anyTest as TestFn<{ dir: string }>;
@@ -35,8 +35,12 @@ async function write(root: string, files: Readonly<Record<string, string>>): Pro
   }
 }
 
-function scan(root: string, extra: Partial<ScanOptions> = {}): Promise<LocalScan> {
-  return scanLocal({ root, base: new Map(), hashAlgo: 'md5', ignore: createIgnore({ patterns: ['*.tmp', 'node_modules/'], stateDirRel: '.sync-agent' }), symlinks: 'skip', ...extra });
+/** A scan, then its new files hashed too (as a pass does when every one is needed by a decision). */
+async function scan(root: string, extra: Partial<ScanOptions> = {}): Promise<LocalScan> {
+  const o: ScanOptions = { root, base: new Map(), hashAlgo: 'md5', ignore: createIgnore({ patterns: ['*.tmp', 'node_modules/'], stateDirRel: '.sync-agent' }), symlinks: 'skip', ...extra };
+  const s = await scanLocal(o);
+  const files = s.unhashed.map((k) => s.snapshot.get(k)).filter((f) => f !== undefined);
+  return withHashes(s, await hashLocalFiles({ root, hashAlgo: o.hashAlgo, diskNames: s.diskNames, hashConcurrency: o.hashConcurrency, signal: o.signal }, files));
 }
 
 const hashes = (s: LocalScan): Record<string, string | undefined> => Object.fromEntries([...s.snapshot].map(([k, f]) => [k, f.hash]).sort());
