@@ -1,10 +1,10 @@
 import test from 'ava';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Memory } from 'lowdb';
 import { emptyManifest, type Manifest } from '../state/manifest.js';
-import { ManifestMismatchError, ManifestStore, manifestFile } from '../state/store.js';
+import { ManifestMismatchError, ManifestStore, manifestChunks, manifestFile } from '../state/store.js';
 import type { BaseEntry } from '../agent/types.js';
 
 const ROOT = '/data/docs';
@@ -185,6 +185,37 @@ test('the file on disk is exactly the manifest as JSON (the format does not chan
   const m = manifestWith(25);
   await store.save(m);
   t.is(await readFile(manifestFile(dir, 'docs'), 'utf8'), JSON.stringify(m));
+});
+
+test('written in chunks, the bytes are still exactly JSON.stringify (keys that need escaping, chunk edges)', async (t) => {
+  const dir = await tmpState(t);
+  const m = manifestWith(10_000);
+  const odd: Record<string, BaseEntry> = { ...m.entries, 'quote"back\\slash/ü/\u2028/emoji-😀.txt': entry(1), '123': entry(2) };
+  const weird: Manifest = { ...m, entries: odd };
+  for (const size of [1, 100, 4096]) t.is([...manifestChunks(weird, size)].join(''), JSON.stringify(weird), `chunks of ${size}`);
+  // On disk: more than one 1 MiB chunk.
+  const { store } = await ManifestStore.open(opts(dir));
+  await store.save(weird);
+  const text = await readFile(manifestFile(dir, 'docs'), 'utf8');
+  t.true(text.length > 1024 * 1024);
+  t.is(text, JSON.stringify(weird));
+  t.deepEqual((await ManifestStore.open(opts(dir))).manifest, weird);
+});
+
+test('a write that cannot finish keeps the last good file', async (t) => {
+  const dir = await tmpState(t);
+  const file = manifestFile(dir, 'docs');
+  const { store } = await ManifestStore.open(opts(dir));
+  await store.save(manifestWith(3));
+  // A folder where the temp file goes: the write fails before the manifest is touched.
+  const tmp = path.join(dir, '.docs.manifest.json.tmp');
+  await mkdir(tmp);
+  await t.throwsAsync(store.save(manifestWith(4)));
+  t.deepEqual(await readJson(file), manifestWith(3));
+  await rm(tmp, { recursive: true });
+  await store.save(manifestWith(5));
+  t.deepEqual(await readJson(file), manifestWith(5));
+  t.deepEqual((await readdir(dir)).sort(), ['docs.manifest.json', 'docs.manifest.json.bak']);
 });
 
 test('a save refuses a document that is not a manifest and leaves the file alone', async (t) => {
