@@ -15,7 +15,6 @@ import {
   type PutObjectCommandInput,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { createHasher } from '../agent/hasher.js';
 
 const MIB = 1024 * 1024;
@@ -264,12 +263,7 @@ export async function uploadFileMultipart(
   let first: { err: unknown } | undefined;
   let sent = 0;
   const run: Run = {
-    client,
-    target,
-    uploadId,
-    file,
-    size,
-    partSize,
+    client, target, uploadId, file, size, partSize,
     signal: stop.signal,
     front: new ReadFront(size, partSize, count),
     fail(err) {
@@ -298,23 +292,6 @@ export async function uploadFileMultipart(
     // Sent without a signal: the caller's may be aborted already, and is often why we are here.
     await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId: uploadId })).catch(() => undefined);
     throw first ? first.err : err;
-  } finally {
-    opts.signal?.removeEventListener('abort', onAbort);
-  }
-}
-
-/** Uploads `params.Body` in parts after clearing the key's incomplete uploads; returns the ETag as sent by S3 (quoted). */
-export async function putMultipart(client: S3Client, params: PutObjectCommandInput, opts: MultipartOptions): Promise<string | undefined> {
-  if (params.Bucket === undefined || params.Key === undefined) throw new Error('putMultipart needs Bucket and Key');
-  await abortIncompleteUploads(client, params.Bucket, params.Key, opts.signal);
-  const controller = new AbortController();
-  const upload = new Upload({ client, params, partSize: opts.partSize, queueSize: opts.queueSize, leavePartsOnError: false, abortController: controller });
-  // lib-storage aborts the multipart upload (no orphan parts) on error and on abort.
-  const onAbort = (): void => controller.abort();
-  upload.on('httpUploadProgress', (p) => opts.onProgress?.(p.loaded ?? 0));
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    return (await upload.done()).ETag;
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
   }
