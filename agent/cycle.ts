@@ -6,7 +6,7 @@ import type { Action, ActionResult, BaseEntry, BaseSnapshot, LocalFile, Plan, Re
 import type { PairRuntime } from './pair.js';
 import { plan as planActions } from './planner.js';
 import { checkGuards, type GuardVerdict } from './safety.js';
-import { hashLocalFiles, scanLocal, withHashes, type LocalScan } from './scanner.js';
+import { hashLocalFiles, HashWhileListing, scanLocal, withHashes, type LocalScan } from './scanner.js';
 import { buildRemoteSnapshot, inScope } from './paths.js';
 import { execute } from './executor.js';
 import { removeLeftoverTemps } from './local-fs.js';
@@ -142,10 +142,13 @@ export async function runCycle(rt: PairRuntime, opts: CycleOptions = {}): Promis
     scope,
     signal: opts.signal,
   });
-  // A full pass lists the bucket while the local walk runs (both mostly wait on I/O); a scoped
-  // pass stats only the paths the walk found, so it waits for the walk.
-  const listing = scope ? undefined : settle(listRemote(rt, opts.signal));
+  // A full pass lists the bucket while the local walk runs (both mostly wait on I/O), and reads
+  // the new files the listing shows as it goes; a scoped pass stats only the paths the walk
+  // found, so it waits for the walk.
+  const early = scope ? undefined : new HashWhileListing({ root: pair.local, hashAlgo: rt.hashAlgo, signal: opts.signal });
+  const listing = scope ? undefined : settle(listRemote(rt, opts.signal, (page) => early?.listed(page)));
   let scan = await scanning;
+  early?.scanned(scan);
   for (const [k, disk] of scan.diskNames) rt.diskNames.set(k, disk);
 
   const listed = listing ? await listing : await settle(statRemote(rt, new Set([...(scope ?? []), ...scan.snapshot.keys(), ...scopedBase.keys()])));
@@ -183,15 +186,17 @@ export async function runCycle(rt: PairRuntime, opts: CycleOptions = {}): Promis
     force: opts.force ?? false,
   });
   if (!verdict.ok) {
+    early?.stop();
     return { kind: 'guard', verdict: listingError ? { ...verdict, message: `${verdict.message} (${listingError})` } : verdict, skips };
   }
 
+  // The new files a decision reads: most were read while the listing came in, the rest now.
+  const walked = scan;
+  if (early) scan = await early.into(scan);
   const policy: SyncPolicy = { direction: pair.direction, deletes: pair.deletes, canMoveRemote: provider.move !== undefined || provider.copy !== undefined };
   const toHash = filesToHash(scan, remoteSnap, scopedBase, policy);
-  if (toHash.length > 0) {
-    scan = withHashes(scan, await hashLocalFiles({ root: pair.local, hashAlgo: rt.hashAlgo, signal: opts.signal, diskNames: scan.diskNames }, toHash));
-    skips = [...scan.skips, ...remoteSkips];
-  }
+  if (toHash.length > 0) scan = withHashes(scan, await hashLocalFiles({ root: pair.local, hashAlgo: rt.hashAlgo, signal: opts.signal, diskNames: scan.diskNames }, toHash));
+  if (scan.skips !== walked.skips) skips = [...scan.skips, ...remoteSkips];
 
   // Unreadable local paths and ambiguous remote keys (twins, clashes) are never planned: missing is not deleted.
   const blind = [...scan.blind, ...remote.blind];

@@ -8,9 +8,13 @@ import type { PairRuntime } from './pair.js';
 /** Past this many scoped paths, list instead of stat. @default 256 */
 export const STAT_LIMIT = 256;
 
-export async function listRemote(rt: PairRuntime, signal?: AbortSignal): Promise<RemoteObject[]> {
+/** Every object; `onPage` sees each page as it arrives (the pass hashes while the listing goes on). */
+export async function listRemote(rt: PairRuntime, signal?: AbortSignal, onPage?: (page: readonly RemoteObject[]) => void): Promise<RemoteObject[]> {
   const all: RemoteObject[] = [];
-  for await (const page of rt.provider.list(signal)) for (const o of page) all.push(o);
+  for await (const page of rt.provider.list(signal)) {
+    for (const o of page) all.push(o);
+    onPage?.(page);
+  }
   return all;
 }
 

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { hashFile } from './hasher.js';
 import type { LocalScan } from './scanner.js';
-import type { HashAlgo, LocalFile, Skip } from './types.js';
+import type { HashAlgo, LocalFile, RemoteObject, Skip } from './types.js';
 
 export interface HashOptions {
   /** The pair's local root. */
@@ -110,6 +110,81 @@ export function withHashes(scan: LocalScan, h: HashedFiles): LocalScan {
     hashedFiles: scan.hashedFiles + h.hashedFiles,
     hashedBytes: scan.hashedBytes + h.hashedBytes,
   };
+}
+
+/**
+ * Hashes a scan's new files as soon as a listing page shows the remote holds their path (they will
+ * be compared with it), while later pages are still coming: an adoption (a first run against a
+ * bucket that already has the files) then reads them during the listing instead of after it.
+ * Pages that arrive before the scan ends wait for it. A path matched here only by its raw key
+ * misses nothing: the pass hashes whatever it still needs afterwards (filesToHash).
+ */
+export class HashWhileListing {
+  readonly #o: Omit<HashOptions, 'diskNames'>;
+  readonly #faults: Faults;
+  readonly #hashed = new Map<string, LocalFile>();
+  readonly #asked: LocalFile[] = [];
+  /** Listed paths seen before the scan ended. */
+  #early: string[] | undefined = [];
+  #scan: { readonly snapshot: ReadonlyMap<string, LocalFile>; readonly unhashed: Set<string>; readonly diskNames: ReadonlyMap<string, string> } | undefined;
+  #chain: Promise<void> = Promise.resolve();
+  #failure: { error: unknown } | undefined;
+  #stopped = false;
+
+  constructor(o: Omit<HashOptions, 'diskNames'>) {
+    this.#o = { ...o, root: path.resolve(o.root) };
+    this.#faults = new Faults(o.signal);
+  }
+
+  /** A page of the listing. */
+  listed(page: readonly RemoteObject[]): void {
+    if (this.#early) for (const o of page) this.#early.push(o.path);
+    else this.#take(page.map((o) => o.path));
+  }
+
+  /** The scan ended: hash what the pages so far showed, then each page as it comes. */
+  scanned(scan: LocalScan): void {
+    this.#scan = { snapshot: scan.snapshot, unhashed: new Set(scan.unhashed), diskNames: scan.diskNames };
+    const early = this.#early ?? [];
+    this.#early = undefined;
+    this.#take(early);
+  }
+
+  /** Starts nothing more (the pass stopped at a guard). */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  /** Waits for the hashing in flight, then folds it into `scan` (see withHashes). */
+  async into(scan: LocalScan): Promise<LocalScan> {
+    await this.#chain;
+    if (this.#failure) throw this.#failure.error;
+    const dropped = this.#asked.filter((f) => !this.#hashed.has(f.path)).map((f) => f.path);
+    const bytes = [...this.#hashed.values()].reduce((n, f) => n + f.size, 0);
+    const { skips, blind } = this.#faults;
+    return withHashes(scan, { files: this.#hashed, dropped, skips: [...skips.values()].sort(byPath), blind: [...blind].sort(), hashedFiles: this.#hashed.size, hashedBytes: bytes });
+  }
+
+  #take(paths: readonly string[]): void {
+    const scan = this.#scan;
+    if (!scan || this.#stopped) return;
+    const files: LocalFile[] = [];
+    for (const p of paths) {
+      const f = scan.unhashed.delete(p) ? scan.snapshot.get(p) : undefined;
+      if (f) files.push(f);
+    }
+    if (files.length === 0) return;
+    for (const f of files) this.#asked.push(f);
+    // One batch at a time, so a fast listing never has more than hashConcurrency files open.
+    this.#chain = this.#chain.then(async () => {
+      if (this.#failure || this.#stopped) return;
+      try {
+        await hashEach({ ...this.#o, diskNames: scan.diskNames }, this.#faults, files, (f) => this.#hashed.set(f.path, f));
+      } catch (error) {
+        this.#failure = { error };
+      }
+    });
+  }
 }
 
 /** Runs `jobs` (which may push more) on `width` workers until none is left or one fails.

@@ -12,7 +12,7 @@ import type { PathMatcher } from './ignore.js';
 import { checkRemoteKey, decodeLocalName, isInside, TEMP_PREFIX, topmostScope } from './paths.js';
 import type { BaseSnapshot, HashAlgo, LocalFile, Skip } from './types.js';
 
-export { hashLocalFiles, withHashes, type HashedFiles, type HashOptions } from './scan-hash.js';
+export { hashLocalFiles, HashWhileListing, withHashes, type HashedFiles, type HashOptions } from './scan-hash.js';
 
 export interface ScanOptions {
   /** The pair's local root. */

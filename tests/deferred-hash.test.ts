@@ -105,6 +105,26 @@ test('a new file where the bucket already holds the same bytes is adopted: no up
   t.is(m.entries['only-local.txt']?.local?.hash, md5('mine alone'));
 });
 
+test('an adoption over several listing pages reads each file once, while the listing goes on', async (t) => {
+  const w = await world(t);
+  const files: Record<string, string> = {};
+  // More than one page of ListObjectsV2 (1,000 keys): files are hashed page by page.
+  for (let i = 0; i < 1100; i++) files[`p${i % 7}/f${i}.txt`] = `file ${i}`;
+  await writeFiles(w.local, files);
+  const bodies = Object.entries(files);
+  for (let i = 0; i < bodies.length; i += 50) await Promise.all(bodies.slice(i, i + 50).map(([p, b]) => w.put(p, b)));
+  await writeFile(path.join(w.local, 'p3/f3.txt'), 'not what the bucket holds');
+
+  const { report, sent } = await pass(w);
+  t.is(report.hashed.files, 1100);
+  t.is(report.counts.conflicts, 1, 'p3/f3.txt differs');
+  t.is(report.counts.uploaded, 0);
+  t.is(sent, Buffer.byteLength('not what the bucket holds'), 'only the conflict copy of the local version is sent');
+  const m = await manifestOf(w);
+  t.is(Object.keys(m.entries).filter((p) => !p.includes('.sync-conflict-')).length, 1100);
+  t.is(m.entries['p0/f1099.txt']?.local?.hash, md5('file 1099'));
+});
+
 test('pull: a new local file the bucket also holds is read and adopted; one it lacks is neither read nor sent', async (t) => {
   const w = await world(t, { pair: { direction: 'pull' } });
   await w.put('same.txt', 'equal');
