@@ -27,8 +27,9 @@ export interface DaemonProcOptions {
   /** Tags each log line with the bench's phase when it arrived. */
   readonly phase: () => string;
   /**
-   * Loads a probe into the daemon that prints `process.memoryUsage()` and V8's heap spaces to
-   * stderr every second: where the RSS goes (V8 heap or outside it). Costs a timer. @default false
+   * Loads a probe into the daemon that prints `process.memoryUsage()`, V8's heap spaces and the
+   * number of fs.watch handles to stderr every second: where the RSS goes (V8 heap or outside
+   * it). Costs a timer and a list of the process's handles per second. @default false
    */
   readonly probe?: boolean;
   /** What node runs instead of bin/sync-agent.js (flags and script). @default [bin/sync-agent.js] */
@@ -43,6 +44,8 @@ export interface MemReport {
   readonly external: number;
   readonly arrayBuffers: number;
   readonly spaces: Record<string, number>;
+  /** fs.watch handles open (one inotify watch each). */
+  readonly watches?: number;
 }
 
 const MEM_PREFIX = 'SYNC_AGENT_BENCH_MEM ';
@@ -50,7 +53,8 @@ const MEM_PREFIX = 'SYNC_AGENT_BENCH_MEM ';
 const PROBE =
   'data:text/javascript,import v8 from "node:v8";' +
   `const f=()=>process.stderr.write("${MEM_PREFIX}"+JSON.stringify({...process.memoryUsage(),` +
-  'spaces:Object.fromEntries(v8.getHeapSpaceStatistics().map(s=>[s.space_name,s.space_used_size]))})+"\\n");' +
+  'spaces:Object.fromEntries(v8.getHeapSpaceStatistics().map(s=>[s.space_name,s.space_used_size])),' +
+  'watches:process.getActiveResourcesInfo().filter(r=>r==="FSEventWrap").length})+"\\n");' +
   'setInterval(f,1000).unref();';
 
 export class DaemonProc {

@@ -169,12 +169,12 @@ export function renderDaemonRun(r: DaemonRun): string {
   if (probed.length > 0) {
     const m = (b: number | undefined): string => (b === undefined ? '—' : (b / 1024 ** 2).toFixed(0));
     L.push('Where it is at the end of each phase (`--probe`: `process.memoryUsage()` inside the daemon, MiB):', '');
-    L.push('| phase | rss | V8 heap used / total | old space | large objects | code | external (arrayBuffers) | outside the V8 heap and buffers |');
-    L.push('|---|---|---|---|---|---|---|---|');
+    L.push('| phase | rss | V8 heap used / total | old space | large objects | code | external (arrayBuffers) | outside the V8 heap and buffers | fs.watch handles |');
+    L.push('|---|---|---|---|---|---|---|---|---|');
     for (const p of probed) {
       const x = p.mem as MemReport;
       const native = x.rss - x.heapTotal - x.external;
-      L.push(`| ${p.name} | ${m(x.rss)} | ${m(x.heapUsed)} / ${m(x.heapTotal)} | ${m(x.spaces.old_space)} | ${m(x.spaces.large_object_space)} | ${m(x.spaces.code_space)} | ${m(x.external)} (${m(x.arrayBuffers)}) | ${m(native)} |`);
+      L.push(`| ${p.name} | ${m(x.rss)} | ${m(x.heapUsed)} / ${m(x.heapTotal)} | ${m(x.spaces.old_space)} | ${m(x.spaces.large_object_space)} | ${m(x.spaces.code_space)} | ${m(x.external)} (${m(x.arrayBuffers)}) | ${m(native)} | ${x.watches ?? '—'} |`);
     }
     L.push('');
   }

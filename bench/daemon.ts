@@ -38,7 +38,7 @@ const { values: a } = parseArgs({
     'write-reps': { type: 'string', default: '5' },
     /** The pair's reconcileEverySec: long, so no periodic pass lands inside a phase. */
     'reconcile-every': { type: 'string', default: '3600' },
-    /** Extra node flags for the daemon, space-separated (e.g. "--heapsnapshot-signal=SIGUSR2"). */
+    /** Extra node flags for the daemon, space-separated, given as --node-args="--flag ..." (the = is needed). */
     'node-args': { type: 'string', default: '' },
     /** Send SIGUSR2 to the daemon at the end of each idle phase (with --heapsnapshot-signal). */
     snapshot: { type: 'boolean', default: false },
