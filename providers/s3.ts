@@ -271,10 +271,13 @@ export class S3Provider implements RemoteProvider {
   }
 
   /**
-   * Whether this store enforces S3 conditional writes (AWS S3 since 2024, MinIO, …; many
-   * S3-compatible stores ignore the headers and would overwrite silently). Probed once: a
-   * second If-None-Match PUT of a scratch key must get 412. Read-only credentials, a fault or a
-   * store that ignores the header all answer false, and the agent re-checks with a HEAD instead.
+   * Whether this store enforces S3 conditional writes (AWS S3 since 2024, and stores that follow
+   * it; many S3-compatible stores ignore the headers and would overwrite silently). Probed once,
+   * with one write that cannot succeed where they are enforced: a PUT of a scratch key that does
+   * not exist, "only if its ETag is X". An enforcing store refuses it (404 NoSuchKey or 412) and
+   * nothing is written; a store that ignores If-Match stores it, and the probe deletes it again.
+   * If-Match came after If-None-Match on S3, so a store with it has both. Read-only credentials,
+   * a fault or anything else answers false, and the agent re-checks with a HEAD instead.
    */
   conditionalWrites(): Promise<boolean> {
     this.#conditional ??= this.#probeConditionalWrites();
@@ -284,20 +287,14 @@ export class S3Provider implements RemoteProvider {
   async #probeConditionalWrites(): Promise<boolean> {
     // Under the trash folder, which every agent ignores, so another machine never syncs it.
     const key = this.#key(`${TRASH_DIR}/.conditional-write-probe-${randomUUID()}`);
-    const put = () => this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: key, Body: '', IfNoneMatch: '*' }));
     try {
-      await put();
-    } catch {
-      return false;
-    }
-    try {
-      await put();
-      return false;
+      await this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: key, Body: '', IfMatch: '"00000000000000000000000000000000"' }));
     } catch (err) {
-      return mapS3Error(err, this.#ctx('probe of conditional writes')).kind === 'precondition';
-    } finally {
-      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key })).catch(() => undefined);
+      const kind = mapS3Error(err, this.#ctx('probe of conditional writes', key)).kind;
+      return kind === 'precondition' || kind === 'not-found';
     }
+    await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key })).catch(() => undefined);
+    return false;
   }
 
   async delete(path: string): Promise<void> {
