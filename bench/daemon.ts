@@ -50,6 +50,8 @@ const { values: a } = parseArgs({
     /** The report whose generated section is replaced. */
     report: { type: 'string', default: path.join(ROOT, 'bench', 'daemon.md') },
     out: { type: 'string', default: path.join(ROOT, 'bench', 'out') },
+    /** Only render the report from a saved run's JSON (no daemon run). */
+    render: { type: 'string' },
   },
 });
 
@@ -82,7 +84,16 @@ function pickEdits(w: World, n: number): { path: string; index: number; size: nu
   });
 }
 
+/** Renders the report again from a saved run (`--render bench/out/daemon-<time>.json`). */
+async function render(file: string): Promise<void> {
+  const record = JSON.parse(await readFile(file, 'utf8')) as DaemonRun;
+  const old = await readFile(a.report, 'utf8').catch(() => '');
+  await writeFile(a.report, spliceGenerated(old, renderDaemonRun(record)));
+  say(`written: ${a.report} (generated section) from ${file}`);
+}
+
 async function main(): Promise<void> {
+  if (a.render !== undefined) return render(a.render);
   const startedAt = new Date();
   const machine = machineInfo(ROOT);
   const env = benchEnv();
