@@ -138,15 +138,18 @@ export class HashWhileListing {
 
   /** A page of the listing. */
   listed(page: readonly RemoteObject[]): void {
+    if (this.#stopped) return;
     if (this.#early) for (const o of page) this.#early.push(o.path);
     else this.#take(page.map((o) => o.path));
   }
 
   /** The scan ended: hash what the pages so far showed, then each page as it comes. */
   scanned(scan: LocalScan): void {
-    this.#scan = { snapshot: scan.snapshot, unhashed: new Set(scan.unhashed), diskNames: scan.diskNames };
     const early = this.#early ?? [];
     this.#early = undefined;
+    // Nothing new on this side (a no-op pass): the pages need no look at all.
+    if (scan.unhashed.length === 0) return this.stop();
+    this.#scan = { snapshot: scan.snapshot, unhashed: new Set(scan.unhashed), diskNames: scan.diskNames };
     this.#take(early);
   }
 

@@ -17,7 +17,9 @@ export interface LocalFile {
   readonly ino: number;
   /**
    * Content hash in the pair's HashAlgo. The scanner fills it when the stat differs from the
-   * base (a suspect) or when there is no base; it may reuse the base hash on a stat match.
+   * base (a suspect) and reuses the base hash on a stat match. A file with no local base is left
+   * unhashed unless a decision needs it (the remote has its path, or it may be a rename target:
+   * cycle.ts filesToHash); an upload of an unhashed file takes its hash from the upload.
    */
   readonly hash?: string;
 }

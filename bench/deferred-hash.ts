@@ -29,6 +29,8 @@ const { values: a } = parseArgs({
     'max-size': { type: 'string', default: '65536' },
     reps: { type: 'string', default: '3' },
     passes: { type: 'string', default: 'first,adopt,noop' },
+    /** No-op passes per copy after each adoption (alternating the copies' order). */
+    'noop-reps': { type: 'string', default: '1' },
     concurrency: { type: 'string', default: '16' },
     work: { type: 'string', default: path.join(os.tmpdir(), 'sync-agent-bench') },
     /** Comma list of agent/cli.ts copies to compare (trees copied under bench/out/). */
@@ -85,7 +87,10 @@ try {
       const filled = await measure(inv, { logPrefix: path.join(fill.work, 'fill'), env: { ...process.env, ...s.env }, cwd: ROOT });
       if (filled.code !== 0) throw new Error(`filling the bucket failed: ${filled.tail}`);
       for (const [i, cli] of order.entries()) await agentPass(s, target(`adopt-r${rep}`, `agent-${i}`), cli, 'adopt', rep);
-      if (passes.has('noop')) for (const [i, cli] of order.entries()) await agentPass(s, target(`adopt-r${rep}`, `agent-${i}`), cli, 'noop', rep);
+      for (let n = 0; passes.has('noop') && n < Number(a['noop-reps']); n++) {
+        const turn = n % 2 === 0 ? [...order.entries()] : [...order.entries()].reverse();
+        for (const [i, cli] of turn) await agentPass(s, target(`adopt-r${rep}`, `agent-${i}`), cli, 'noop', rep);
+      }
     }
     await rm(dir, { recursive: true, force: true });
   }
