@@ -4,24 +4,18 @@
 // server-limit client and adopted by one `--reconcile` pass, and a hard-link copy of the corpus
 // for the daemon to watch and edit (edits rename a new file over a link: the corpus stays intact).
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import type { S3Server, S3ServerStats } from '../tests/helpers/s3-server.js';
+import { startS3Server, type S3Server } from '../tests/helpers/s3-server.js';
 import { agentTool, floorRaw } from './contenders.js';
 import { makeCorpus, type Corpus } from './corpus.js';
 import { linkCopy } from './mutate.js';
 import { runPass, type PassResult } from './pass.js';
 import type { Target } from './tool.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const SERVER_MAIN = path.join(ROOT, 'tests', 'helpers', 's3-server-main.ts');
 export const BUCKET = 'daemon';
 /** The pair's name in the generated configs; the manifest is `<state>/<PAIR>.manifest.json`. */
 export const PAIR = 'bench';
-const quiet = (): void => undefined;
 
 export interface WorldOptions {
   /** Scratch root shared with bench/run.ts (the corpus lives there). */
@@ -46,74 +40,11 @@ export interface World {
 }
 
 /**
- * The test S3 server on a data folder that outlives it. tests/helpers/s3-server.ts always starts
- * on a fresh temp folder; filling 100,000 objects takes minutes, so this keeps them.
+ * The test S3 server on a data folder that outlives it: filling 100,000 objects takes minutes,
+ * so the bench keeps them between runs.
  */
-export async function startKeptServer(dataDir: string, bucket: string): Promise<S3Server> {
-  await mkdir(dataDir, { recursive: true });
-  // s3rver's continuation tokens use DES, which OpenSSL 3 only offers in its legacy provider.
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', '--import', 'tsx', SERVER_MAIN, dataDir, bucket], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (m: { type?: string; port?: number }) => (m.type === 'ready' && m.port ? resolve(m.port) : reject(new Error('bad ready message'))));
-    child.once('exit', (code) => reject(new Error(`s3 server exited (${code}) before it was ready:\n${stderr}`)));
-  });
-  const endpoint = `http://127.0.0.1:${port}`;
-  const ask = ipc(child);
-  let client: S3Client | undefined;
-  const server: S3Server = {
-    endpoint,
-    port,
-    accessKeyId: 'S3RVER',
-    secretAccessKey: 'S3RVER',
-    region: 'us-east-1',
-    env: { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' },
-    createBucket: async (name) => void (await server.client().send(new CreateBucketCommand({ Bucket: name }))),
-    stats: () => ask('stats') as Promise<S3ServerStats>,
-    resetStats: async () => void (await ask('reset')),
-    client: () =>
-      (client ??= new S3Client({
-        endpoint,
-        region: 'us-east-1',
-        forcePathStyle: true,
-        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-        logger: { trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet },
-      })),
-    async stop() {
-      client?.destroy();
-      if (child.exitCode === null && child.signalCode === null) {
-        if (child.connected) child.send({ id: 0, op: 'stop' });
-        else child.kill();
-      }
-      await exited; // the data folder stays: that is the point
-    },
-  };
-  return server;
-}
-
-/** Request/response over the server's IPC channel (the protocol of s3-server-main.ts). */
-function ipc(child: ChildProcess): (op: 'stats' | 'reset') => Promise<unknown> {
-  let nextId = 1;
-  const waiting = new Map<number, (v: unknown) => void>();
-  child.on('message', (m: { id?: number; result?: unknown }) => {
-    if (m.id === undefined) return;
-    waiting.get(m.id)?.(m.result);
-    waiting.delete(m.id);
-  });
-  return (op) =>
-    new Promise((resolve, reject) => {
-      if (!child.connected) return reject(new Error('s3 server is stopped'));
-      const id = nextId++;
-      waiting.set(id, resolve);
-      child.send({ id, op });
-    });
+export function startKeptServer(dataDir: string, bucket: string): Promise<S3Server> {
+  return startS3Server({ dataDir, buckets: [bucket] });
 }
 
 /**

@@ -2,6 +2,7 @@
 // process on 127.0.0.1, a fresh data folder per server, and server-side request counters.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
@@ -42,6 +43,11 @@ export interface StartS3ServerOptions {
    * @default true
    */
   readonly conditionalWrites?: boolean;
+  /**
+   * Serve this data folder and keep it after `stop()` (benchmarks reuse a filled bucket across
+   * runs). @default a fresh temp folder, removed on stop
+   */
+  readonly dataDir?: string;
 }
 
 const quiet = (): void => undefined;
@@ -51,7 +57,8 @@ const PROJECT_ROOT = path.resolve(path.dirname(MAIN), '..', '..');
 /** Starts a server; call `stop()` in an `after.always` hook. */
 export async function startS3Server(opts: StartS3ServerOptions = {}): Promise<S3Server> {
   const buckets = opts.buckets ?? ['test-bucket'];
-  const data = await tmpDir('sync-agent-s3rver-');
+  const data = opts.dataDir === undefined ? await tmpDir('sync-agent-s3rver-') : { path: opts.dataDir, cleanup: async () => undefined };
+  if (opts.dataDir !== undefined) await mkdir(opts.dataDir, { recursive: true });
   // s3rver's continuation tokens use DES, which OpenSSL 3 only offers in its legacy provider.
   const flags = opts.conditionalWrites === false ? ['--no-conditional-writes'] : [];
   const child = spawn(process.execPath, ['--openssl-legacy-provider', '--import', 'tsx', MAIN, data.path, buckets.join(','), ...flags], {
