@@ -224,3 +224,26 @@ test.serial('a new file whose key another writer creates between the listing and
   const local = await localDigests(w.local);
   t.deepEqual(Object.values(local).filter((d) => d !== digest(Buffer.from('seed'))).sort(), [digest(mine), digest(theirs)].sort(), 'both versions kept');
 });
+
+test.serial('an object deleted between the listing and an upload over it, with trash on (a store with conditional writes): nothing is lost, the next pass uploads it', async (t) => {
+  const { w, proxy } = await createProxiedWorld(server, t);
+  await w.reconfigure({ pair: { deletes: 'trash' } });
+  const file = path.join(w.local, 'notes.txt');
+  await writeFile(file, 'version 1');
+  await writeFile(path.join(w.local, 'other.txt'), 'keeps the bucket from looking empty (a guard)');
+  t.is((await w.run()).code, 0);
+
+  const localEdit = Buffer.from('local edit to upload');
+  await writeFile(file, localEdit);
+  // The copy into the remote trash is the first request on the key before the PUT: delete the object there.
+  changeWhileHeld(proxy, 'copy', 'notes.txt', () => w.del('notes.txt'));
+  const r = await w.run();
+  t.is(r.code, 0, why(r));
+  t.is((await readFile(file)).toString(), localEdit.toString(), 'the local edit is untouched');
+  t.deepEqual(await manifestLies(w), [], 'after the pass');
+
+  const again = await w.run();
+  t.is(again.code, 0, why(again));
+  t.is((await w.get('notes.txt'))?.toString(), localEdit.toString(), 'the edit reached the bucket');
+  t.is((await readFile(file)).toString(), localEdit.toString());
+});
