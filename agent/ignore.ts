@@ -33,21 +33,39 @@ export interface IgnoreOptions {
 }
 
 /**
+ * Answers cached by one `ignore` instance before it is replaced by a fresh one. The package caches
+ * every path it is asked about (and each parent folder) for the instance's life: in a daemon that
+ * is one entry per name ever seen, ~20 MiB at 100,000 files and growing with every temp file and
+ * rename (bench/daemon.md). Rebuilding from the patterns takes microseconds; the cache it drops
+ * only saves re-testing parent folders.
+ */
+export const IGNORE_CACHE_LIMIT = 10_000;
+
+/**
  * Builds the pair's matcher. Matching is case-sensitive, like git on Linux: `*.tmp` does not
  * ignore `A.TMP`.
  */
 export function createIgnore(opts: IgnoreOptions): PathMatcher {
-  const agent = ignore({ ignorecase: false }).add([...AGENT_IGNORES]);
-  const user = ignore({ ignorecase: false }).add([...EDITOR_IGNORES, ...opts.patterns]);
+  const userPatterns = [...EDITOR_IGNORES, ...opts.patterns];
+  const build = () => ({
+    agent: ignore({ ignorecase: false }).add([...AGENT_IGNORES]),
+    user: ignore({ ignorecase: false }).add(userPatterns),
+  });
+  let m = build();
+  let asked = 0;
   const stateDir = normaliseRel(opts.stateDirRel);
   return {
     ignores(p: string, isDir = false): boolean {
       // The root itself is never ignored; `ignore` also throws on paths it calls invalid.
       if (p === '' || !ignore.isPathValid(p)) return false;
       if (stateDir !== undefined && (p === stateDir || p.startsWith(`${stateDir}/`))) return true;
+      if (++asked > IGNORE_CACHE_LIMIT) {
+        m = build();
+        asked = 1;
+      }
       // `foo/` patterns only match a folder when the tested path ends with '/'.
       const q = isDir ? `${p}/` : p;
-      return agent.ignores(q) || user.ignores(q);
+      return m.agent.ignores(q) || m.user.ignores(q);
     },
   };
 }

@@ -1,7 +1,7 @@
 // Ignore rules: the built-ins of PRODUCT.md §3, the stateDir, and user .gitignore patterns.
 
 import test from 'ava';
-import { BUILTIN_IGNORES, createIgnore } from '../agent/ignore.js';
+import { BUILTIN_IGNORES, createIgnore, IGNORE_CACHE_LIMIT } from '../agent/ignore.js';
 
 test('built-ins ignore the agent and editor files anywhere in the tree', (t) => {
   const m = createIgnore({ patterns: [] });
@@ -68,4 +68,25 @@ test('a user can re-include editor files but never the agent own files', (t) => 
   t.true(m.ignores('.sync-agent-tmp-abc'));
   t.true(m.ignores('.sync-agent-trash/x'));
   t.true(m.ignores('.sync-agent/lock'));
+});
+
+test('answers stay right past the point where the matcher drops its cache', (t) => {
+  // The matcher is rebuilt every IGNORE_CACHE_LIMIT questions (the `ignore` package would
+  // otherwise cache every name for the daemon's life): the answers must not change across it.
+  const m = createIgnore({ patterns: ['build/', '*.log', '!keep.log', '/top.txt'] });
+  const expect = (i: number): [string, boolean, boolean] => {
+    switch (i % 5) {
+      case 0: return [`d${i}/build`, true, true];
+      case 1: return [`d${i}/build/x${i}.o`, false, true];
+      case 2: return [`d${i}/x${i}.log`, false, true];
+      case 3: return [`d${i}/keep.log`, false, false];
+      default: return [i % 2 === 0 ? 'top.txt' : `d${i}/top.txt`, false, i % 2 === 0];
+    }
+  };
+  let wrong = 0;
+  for (let i = 0; i < 3 * IGNORE_CACHE_LIMIT + 7; i++) {
+    const [p, isDir, ignored] = expect(i);
+    if (m.ignores(p, isDir) !== ignored) wrong++;
+  }
+  t.is(wrong, 0);
 });
