@@ -10,7 +10,8 @@ import { hashLocalFiles, HashWhileListing, scanLocal, withHashes, type LocalScan
 import { buildRemoteSnapshot, inScope } from './paths.js';
 import { execute } from './executor.js';
 import { removeLeftoverTemps } from './local-fs.js';
-import { applyResults, baseSnapshot } from '../state/manifest.js';
+import { applyResults } from '../state/manifest.js';
+import { scopeBase } from './scoped-base.js';
 import { describeError } from './executor.js';
 import { listRemote, statRemote } from './remote-listing.js';
 
@@ -127,12 +128,12 @@ const actionBytes = (a: Action): number =>
 export async function runCycle(rt: PairRuntime, opts: CycleOptions = {}): Promise<CycleReport> {
   const { pair, provider } = rt;
   const scope = opts.scope;
-  const base = baseSnapshot(rt.manifest);
-  // A full pass plans the whole base: no copy of it.
-  const scopedBase = scope ? new Map([...base].filter(([p]) => inScope(p, scope))) : base;
+  // The manifest's map, never copied here: a full pass plans all of it, a scoped one its scope.
+  const base = rt.manifest.entries;
+  const { base: scopedBase, tracked, trackedRemote } = scopeBase(base, scope);
 
   // A first run may create the remote root (a new folder remote); later a missing root trips a guard.
-  if (Object.keys(rt.manifest.entries).length === 0 && !opts.dryRun) await provider.createRoot?.();
+  if (base.size === 0 && !opts.dryRun) await provider.createRoot?.();
   const scanning = scanLocal({
     root: pair.local,
     base,
@@ -168,12 +169,6 @@ export async function runCycle(rt: PairRuntime, opts: CycleOptions = {}): Promis
   let skips: Skip[] = [...scan.skips, ...remoteSkips];
 
   const localCount = scope ? (scan.rootExists ? await rootEntryCount(pair.local) : 0) : scan.snapshot.size;
-  let tracked = 0;
-  let trackedRemote = 0;
-  for (const e of base.values()) {
-    if (e.local) tracked++;
-    if (e.remote) trackedRemote++;
-  }
   const verdict = checkGuards({
     tracked,
     trackedRemote,

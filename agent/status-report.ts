@@ -32,7 +32,7 @@ export function statusFromReport(rt: PairRuntime, o: PassOutcome, live: LiveFigu
     pair: rt.pair.name,
     local: rt.pair.local,
     remote: describeRemote(rt.pair.remote),
-    trackedFiles: Object.keys(rt.manifest.entries).length,
+    trackedFiles: rt.manifest.entries.size,
     pendingPaths: live.pendingPaths ?? 0,
     inFlight: live.inFlight ?? 0,
     lastPass: {

@@ -67,7 +67,7 @@ export class StatusWriter {
     };
     return {
       ...kept,
-      trackedFiles: Object.keys(rt.manifest.entries).length,
+      trackedFiles: rt.manifest.entries.size,
       pendingPaths: live.pendingPaths ?? 0,
       inFlight: live.inFlight ?? 0,
       ...(live.oldestUnsyncedMs !== undefined ? { oldestUnsyncedMs: live.oldestUnsyncedMs } : {}),

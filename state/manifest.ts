@@ -1,5 +1,6 @@
-// The manifest: per pair, the base version both sides agreed on last. A versioned plain document,
-// replaced whole by pure functions (never edited in place), written once per pass.
+// The manifest: per pair, the base version both sides agreed on last. A versioned document,
+// replaced whole by pure functions (never edited in place), written once per pass. In memory its
+// entries are a Map (a pass looks paths up and copies it at most once); on disk a JSON object.
 
 import type { ActionResult, BaseEntry, BaseSnapshot } from '../agent/types.js';
 
@@ -14,26 +15,56 @@ export interface Manifest {
   readonly remoteId: string;
   /** Hash algorithm of `local.hash` in the entries. */
   readonly hashAlgo: string;
+  /**
+   * Path -> base. A Map, not an object: at 100,000 paths an object is in dictionary mode and
+   * every pass copied it whole (`{ ...entries }`), 100 MiB of large-object garbage per burst.
+   */
+  readonly entries: BaseSnapshot;
+}
+
+/** The manifest as the file holds it (and `JSON.parse` returns it): entries as a JSON object. */
+export interface ManifestDocument extends Omit<Manifest, 'entries'> {
   readonly entries: Readonly<Record<string, BaseEntry>>;
 }
 
 export function emptyManifest(pair: string, root: string, remoteId: string, hashAlgo: string): Manifest {
-  return { version: MANIFEST_VERSION, pair, root, remoteId, hashAlgo, entries: {} };
+  return { version: MANIFEST_VERSION, pair, root, remoteId, hashAlgo, entries: new Map() };
 }
 
-export function baseSnapshot(m: Manifest): BaseSnapshot {
-  return new Map(Object.entries(m.entries));
+/** The in-memory form of a document that passed `validateManifest`. */
+export function fromDocument(doc: ManifestDocument): Manifest {
+  return { ...doc, entries: new Map(Object.entries(doc.entries)) };
 }
 
-/** Folds updates (`null` removes) into a new manifest. */
+/**
+ * The document the file holds, as a plain object (JSON.stringify of it is the file's bytes).
+ * Builds the whole entries object: for tests and benches, not for the daemon's write path
+ * (state/store.ts streams the same bytes from the Map).
+ */
+export function toDocument(m: Manifest): ManifestDocument {
+  const { entries, ...head } = m;
+  return { ...head, entries: Object.fromEntries(entries) };
+}
+
+/** The same bytes on disk: an update that rewrites an entry with equal fields changes nothing. */
+const sameEntry = (a: BaseEntry | undefined, b: BaseEntry): boolean => a === b || (a !== undefined && JSON.stringify(a) === JSON.stringify(b));
+
+/**
+ * Folds updates (`null` removes) into a new manifest. Copies the entries once, at the first
+ * update that changes something; when none does, returns `m` itself (and the store then skips
+ * the write: the file already says this).
+ */
 export function withUpdates(m: Manifest, updates: ReadonlyMap<string, BaseEntry | null>): Manifest {
-  if (updates.size === 0) return m;
-  const entries: Record<string, BaseEntry> = { ...m.entries };
+  let entries: Map<string, BaseEntry> | undefined;
   for (const [p, e] of updates) {
-    if (e === null || (e.local === undefined && e.remote === undefined)) delete entries[p];
-    else entries[p] = e;
+    const current = (entries ?? m.entries).get(p);
+    const gone = e === null || (e.local === undefined && e.remote === undefined);
+    if (gone ? current === undefined : sameEntry(current, e)) continue;
+    entries ??= new Map(m.entries);
+    if (gone) entries.delete(p);
+    else entries.set(p, e);
   }
-  return { ...m, entries };
+  return entries === undefined ? m : { ...m, entries };
 }
 
 /**
@@ -52,18 +83,23 @@ export function applyResults(
 
 export type ManifestProblem = string;
 
-/** Checks a parsed document is a manifest of this version; returns problems (empty = valid). */
+/**
+ * Checks a parsed document is a manifest of this version; returns problems (empty = valid). An
+ * in-memory manifest (entries in a Map, as a test's lowdb `Memory` adapter hands back) is checked
+ * the same way.
+ */
 export function validateManifest(doc: unknown): ManifestProblem[] {
   const problems: string[] = [];
   if (doc === null || typeof doc !== 'object') return ['not an object'];
-  const m = doc as Partial<Manifest>;
+  const m = doc as Partial<Omit<Manifest, 'entries'>> & { entries?: unknown };
   if (m.version !== MANIFEST_VERSION) problems.push(`unknown version ${String(m.version)}`);
   for (const k of ['pair', 'root', 'remoteId', 'hashAlgo'] as const) {
     if (typeof m[k] !== 'string') problems.push(`missing ${k}`);
   }
   if (m.entries === null || typeof m.entries !== 'object') problems.push('missing entries');
   else {
-    for (const [p, e] of Object.entries(m.entries)) {
+    const entries: Iterable<[string, BaseEntry | null]> = m.entries instanceof Map ? (m.entries as Map<string, BaseEntry | null>) : Object.entries(m.entries as Record<string, BaseEntry | null>);
+    for (const [p, e] of entries) {
       const bad =
         e === null ||
         typeof e !== 'object' ||

@@ -4,7 +4,8 @@
 import { copyFile, link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Low, type Adapter } from 'lowdb';
-import { MANIFEST_VERSION, emptyManifest, validateManifest, type Manifest } from './manifest.js';
+import type { BaseEntry, BaseSnapshot } from '../agent/types.js';
+import { MANIFEST_VERSION, emptyManifest, fromDocument, validateManifest, type Manifest, type ManifestDocument } from './manifest.js';
 
 export interface OpenStoreOptions {
   /** Absolute state folder from the config; created when missing. */
@@ -46,20 +47,47 @@ export class ManifestMismatchError extends Error {
   }
 }
 
-/** lowdb reads `null` as "no file"; a file that says `null` is corrupt, not a first run. */
+/**
+ * lowdb reads `null` as "no file"; a file that says `null` is corrupt, not a first run. Typed as
+ * the adapter's data for lowdb, but really an unchecked ManifestDocument (entries an object):
+ * load() validates it, then builds the Map.
+ */
 function parseDocument(text: string): Manifest {
-  const doc = JSON.parse(text) as Manifest | null;
+  const doc = JSON.parse(text) as unknown;
   if (doc === null) throw new SyntaxError('the document is null');
-  return doc;
+  return doc as Manifest;
+}
+
+/**
+ * Whether a key is an array index ("0" to "4294967294", no leading zero). A JSON object lists
+ * those first, in ascending order, then the other keys in insertion order (V8 and the spec's
+ * OrdinaryOwnPropertyKeys): the file's key order, which the Map alone does not keep.
+ */
+function isArrayIndex(k: string): boolean {
+  const c = k.charCodeAt(0);
+  if (c < 48 || c > 57) return false; // the common case: not a digit
+  return /^(?:0|[1-9]\d{0,9})$/.test(k) && Number(k) <= 4_294_967_294;
+}
+
+/** The entries in the order JSON.stringify of the same object writes them (see isArrayIndex). */
+function* documentOrder(entries: BaseSnapshot): Generator<[string, BaseEntry]> {
+  const indices: string[] = [];
+  for (const k of entries.keys()) if (isArrayIndex(k)) indices.push(k);
+  if (indices.length > 0) {
+    indices.sort((a, b) => Number(a) - Number(b));
+    for (const k of indices) yield [k, entries.get(k) as BaseEntry];
+  }
+  for (const [k, e] of entries) if (indices.length === 0 || !isArrayIndex(k)) yield [k, e];
 }
 
 /** Characters of JSON handed to one file write. @default 1 MiB */
 const CHUNK_CHARS = 1 << 20;
 
 /**
- * `JSON.stringify(m)`, exactly, in pieces of about `chunkChars` characters. A manifest of 100,000
- * entries is 24 MB of JSON: as one string plus its UTF-8 copy that is ~64 MiB on top of the
- * daemon's heap at every write; in pieces, about two chunks.
+ * `JSON.stringify(toDocument(m))` (the file as it always was), exactly, in pieces of about
+ * `chunkChars` characters, straight from the Map. A manifest of 100,000 entries is 24 MB of
+ * JSON: as one string plus its UTF-8 copy that is ~64 MiB on top of the daemon's heap at every
+ * write; in pieces, about two chunks.
  */
 export function* manifestChunks(m: Manifest, chunkChars = CHUNK_CHARS): Generator<string> {
   let out = '{';
@@ -76,9 +104,8 @@ export function* manifestChunks(m: Manifest, chunkChars = CHUNK_CHARS): Generato
     out += `${sep}"entries":{`;
     sep = ',';
     let entrySep = '';
-    const entries = value as Manifest['entries'];
-    for (const p of Object.keys(entries)) {
-      const json = JSON.stringify(entries[p]);
+    for (const [p, e] of documentOrder(value as Manifest['entries'])) {
+      const json = JSON.stringify(e);
       if (json === undefined) continue;
       out += `${entrySep}${JSON.stringify(p)}:${json}`;
       entrySep = ',';
@@ -141,6 +168,11 @@ export function manifestFile(stateDir: string, pair: string): string {
 
 type Loaded = { kind: 'missing' } | { kind: 'bad'; problem: string } | { kind: 'ok'; manifest: Manifest };
 
+/** A checked document in its in-memory form (a `Memory` adapter in tests hands back a Manifest as is). */
+function inMemory(doc: Manifest | ManifestDocument): Manifest {
+  return doc.entries instanceof Map ? (doc as Manifest) : fromDocument(doc as ManifestDocument);
+}
+
 /** Reads through lowdb; a parse error or a failed validation is "bad", never a throw. */
 async function load(adapter: Adapter<Manifest>): Promise<Loaded> {
   const db = new Low<Manifest | null>(adapter as Adapter<Manifest | null>, null);
@@ -152,9 +184,10 @@ async function load(adapter: Adapter<Manifest>): Promise<Loaded> {
     return { kind: 'bad', problem: `not JSON: ${err.message}` };
   }
   if (db.data === null) return { kind: 'missing' };
-  const problems = validateManifest(db.data);
+  const doc: unknown = db.data;
+  const problems = validateManifest(doc);
   if (problems.length > 0) return { kind: 'bad', problem: problems.slice(0, 3).join('; ') };
-  return { kind: 'ok', manifest: db.data };
+  return { kind: 'ok', manifest: inMemory(doc as Manifest | ManifestDocument) };
 }
 
 /**
@@ -171,7 +204,8 @@ export function shapeProblems(doc: unknown): string[] {
   for (const k of ['pair', 'root', 'remoteId', 'hashAlgo'] as const) {
     if (typeof m[k] !== 'string') problems.push(`missing ${k}`);
   }
-  if (m.entries === null || typeof m.entries !== 'object' || Array.isArray(m.entries)) problems.push('missing entries');
+  // In memory the entries are a Map (manifestChunks writes it as the JSON object).
+  if (!(m.entries instanceof Map)) problems.push('missing entries');
   return problems;
 }
 

@@ -16,7 +16,7 @@ import { createProxiedWorld, type World } from './helpers/world.js';
 import { NOTHING, summaryOf, type CliResult } from './helpers/cli.js';
 import { writeRandomFile } from './helpers/tmp.js';
 import { agentTempFiles, digest, localDigests, remoteDigests } from './helpers/trees.js';
-import type { Manifest } from '../state/manifest.js';
+import type { ManifestDocument } from '../state/manifest.js';
 
 let server: S3Server;
 
@@ -53,7 +53,7 @@ function changeWhileHeld(proxy: FaultProxy, op: S3Op, key: string, change: () =>
  * base token has the bytes of the base's hash. Returns the claims that are false.
  */
 async function manifestLies(w: World, srv: S3Server = server): Promise<string[]> {
-  const m = JSON.parse(await readFile(w.manifest, 'utf8')) as Manifest;
+  const m = JSON.parse(await readFile(w.manifest, 'utf8')) as ManifestDocument;
   const lies: string[] = [];
   for (const [p, e] of Object.entries(m.entries)) {
     if (!e.local) continue;

@@ -22,7 +22,7 @@ import { createLogger } from '../agent/log.js';
 import { openPair } from '../agent/pair.js';
 import { hashLocalFiles, scanLocal, withHashes } from '../agent/scanner.js';
 import type { LocalFile } from '../agent/types.js';
-import type { Manifest } from '../state/manifest.js';
+import type { ManifestDocument } from '../state/manifest.js';
 
 // Serial: the server's request counters are shared by every test in this file.
 const test = anyTest.serial as TestFn;
@@ -64,8 +64,8 @@ async function pass(w: World): Promise<{ report: Done; sent: number; copies: num
   }
 }
 
-const manifestOf = async (w: World): Promise<Manifest> => JSON.parse(await readFile(w.manifest, 'utf8')) as Manifest;
-const localHashes = (m: Manifest): Record<string, string | undefined> => Object.fromEntries(Object.entries(m.entries).map(([p, e]) => [p, e.local?.hash]));
+const manifestOf = async (w: World): Promise<ManifestDocument> => JSON.parse(await readFile(w.manifest, 'utf8')) as ManifestDocument;
+const localHashes = (m: ManifestDocument): Record<string, string | undefined> => Object.fromEntries(Object.entries(m.entries).map(([p, e]) => [p, e.local?.hash]));
 
 test('a first upload reads no file to plan: the upload gives each hash, and the manifest holds the md5s', async (t) => {
   const w = await world(t);

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import os from 'node:os';
 import path from 'node:path';
 import { Memory } from 'lowdb';
-import { emptyManifest, type Manifest } from '../state/manifest.js';
+import { emptyManifest, toDocument, withUpdates, type Manifest } from '../state/manifest.js';
 import { ManifestMismatchError, ManifestStore, manifestChunks, manifestFile } from '../state/store.js';
 import type { BaseEntry } from '../agent/types.js';
 
@@ -19,8 +19,8 @@ function entry(i: number): BaseEntry {
 }
 
 function manifestWith(n: number, from = 0): Manifest {
-  const entries: Record<string, BaseEntry> = {};
-  for (let i = from; i < from + n; i++) entries[`dir${i % 100}/file-${i}.txt`] = entry(i);
+  const entries = new Map<string, BaseEntry>();
+  for (let i = from; i < from + n; i++) entries.set(`dir${i % 100}/file-${i}.txt`, entry(i));
   return { ...emptyManifest('docs', ROOT, REMOTE, 'md5'), entries };
 }
 
@@ -31,6 +31,8 @@ async function tmpState(t: { teardown(fn: () => Promise<void>): void }): Promise
 }
 
 const readJson = async (file: string): Promise<unknown> => JSON.parse(await readFile(file, 'utf8')) as unknown;
+/** What the file must hold for `m`: the document as a plain object (JSON.stringify of it is the file). */
+const json = (m: Manifest): string => JSON.stringify(toDocument(m));
 
 test('no file is a first run: an empty manifest and nothing recovered', async (t) => {
   const dir = await tmpState(t);
@@ -57,8 +59,8 @@ test('the previous good file is kept as .bak; no temp files are left behind', as
   const m2 = manifestWith(5);
   await store.save(m1);
   await store.save(m2);
-  t.deepEqual(await readJson(file), m2);
-  t.deepEqual(await readJson(`${file}.bak`), m1);
+  t.deepEqual(await readJson(file), toDocument(m2));
+  t.deepEqual(await readJson(`${file}.bak`), toDocument(m1));
   t.deepEqual((await readdir(dir)).sort(), ['docs.manifest.json', 'docs.manifest.json.bak']);
 });
 
@@ -91,7 +93,7 @@ test('a truncated manifest is set aside and the last good copy restored', async 
   const corrupt = (await readdir(dir)).filter((f) => f.startsWith('docs.manifest.json.corrupt-'));
   t.is(corrupt.length, 1);
   t.is(await readFile(path.join(dir, corrupt[0] ?? ''), 'utf8'), truncated);
-  t.deepEqual(await readJson(file), m1);
+  t.deepEqual(await readJson(file), toDocument(m1));
 });
 
 test('a corrupt manifest without a .bak starts a first run and keeps the corrupt copy', async (t) => {
@@ -106,7 +108,7 @@ test('a corrupt manifest without a .bak starts a first run and keeps the corrupt
   t.is(await readFile(path.join(dir, corrupt[0] ?? ''), 'utf8'), 'this is not json {');
   // The first save after that works and does not back up anything stale.
   await store.save(manifestWith(1));
-  t.deepEqual(await readJson(file), manifestWith(1));
+  t.deepEqual(await readJson(file), toDocument(manifestWith(1)));
 });
 
 test('valid JSON that is not a manifest counts as corrupt too', async (t) => {
@@ -114,7 +116,7 @@ test('valid JSON that is not a manifest counts as corrupt too', async (t) => {
   const file = manifestFile(dir, 'docs');
   await writeFile(file, JSON.stringify({ version: 99, entries: [] }));
   const { manifest, recovered } = await ManifestStore.open(opts(dir));
-  t.deepEqual(manifest.entries, {});
+  t.deepEqual(manifest.entries, new Map());
   t.regex(recovered ?? '', /unknown version 99/);
 });
 
@@ -136,7 +138,7 @@ test('an unusable .bak is not restored', async (t) => {
   await writeFile(file, '');
   await writeFile(`${file}.bak`, '{"version":1');
   const { manifest, recovered } = await ManifestStore.open(opts(dir));
-  t.deepEqual(manifest.entries, {});
+  t.deepEqual(manifest.entries, new Map());
   t.regex(recovered ?? '', /last good copy is unusable too; starting as a first run/);
 });
 
@@ -156,7 +158,7 @@ test('a manifest written for another root or remote is refused, naming both', as
   });
   t.regex(otherRemote.message, /this pair is \/data\/docs \/ s3:\/\/other\//);
   // Refusing must not touch the file.
-  t.deepEqual(await readJson(manifestFile(dir, 'docs')), manifestWith(1));
+  t.deepEqual(await readJson(manifestFile(dir, 'docs')), toDocument(manifestWith(1)));
 });
 
 test('a manifest of another hash algorithm starts a first run with a message', async (t) => {
@@ -184,22 +186,23 @@ test('the file on disk is exactly the manifest as JSON (the format does not chan
   const { store } = await ManifestStore.open(opts(dir));
   const m = manifestWith(25);
   await store.save(m);
-  t.is(await readFile(manifestFile(dir, 'docs'), 'utf8'), JSON.stringify(m));
+  t.is(await readFile(manifestFile(dir, 'docs'), 'utf8'), json(m));
 });
 
 test('written in chunks, the bytes are still exactly JSON.stringify (keys that need escaping, chunk edges)', async (t) => {
   const dir = await tmpState(t);
   const m = manifestWith(10_000);
-  const odd: Record<string, BaseEntry> = { ...m.entries, 'quote"back\\slash/ü/\u2028/emoji-😀.txt': entry(1), '123': entry(2) };
+  const odd = new Map([...m.entries, ['quote"back\\slash/ü/\u2028/emoji-😀.txt', entry(1)], ['123', entry(2)]]);
   const weird: Manifest = { ...m, entries: odd };
-  for (const size of [1, 100, 4096]) t.is([...manifestChunks(weird, size)].join(''), JSON.stringify(weird), `chunks of ${size}`);
+  for (const size of [1, 100, 4096]) t.is([...manifestChunks(weird, size)].join(''), json(weird), `chunks of ${size}`);
   // On disk: more than one 1 MiB chunk.
   const { store } = await ManifestStore.open(opts(dir));
   await store.save(weird);
   const text = await readFile(manifestFile(dir, 'docs'), 'utf8');
   t.true(text.length > 1024 * 1024);
-  t.is(text, JSON.stringify(weird));
-  t.deepEqual((await ManifestStore.open(opts(dir))).manifest, weird);
+  t.is(text, json(weird));
+  // Read back in the file's order (an object lists '123' first), the same document.
+  t.is(json((await ManifestStore.open(opts(dir))).manifest), json(weird));
 });
 
 test('a write that cannot finish keeps the last good file', async (t) => {
@@ -211,10 +214,10 @@ test('a write that cannot finish keeps the last good file', async (t) => {
   const tmp = path.join(dir, '.docs.manifest.json.tmp');
   await mkdir(tmp);
   await t.throwsAsync(store.save(manifestWith(4)));
-  t.deepEqual(await readJson(file), manifestWith(3));
+  t.deepEqual(await readJson(file), toDocument(manifestWith(3)));
   await rm(tmp, { recursive: true });
   await store.save(manifestWith(5));
-  t.deepEqual(await readJson(file), manifestWith(5));
+  t.deepEqual(await readJson(file), toDocument(manifestWith(5)));
   t.deepEqual((await readdir(dir)).sort(), ['docs.manifest.json', 'docs.manifest.json.bak']);
 });
 
@@ -232,10 +235,10 @@ test('a save refuses a document that is not a manifest and leaves the file alone
   for (const doc of broken) {
     await t.throwsAsync(store.save(doc as Manifest), { message: /refusing to save an invalid manifest: (unknown version 2|missing root|missing entries)/ });
   }
-  t.deepEqual(await readJson(file), manifestWith(3));
+  t.deepEqual(await readJson(file), toDocument(manifestWith(3)));
   // The store keeps working after a refusal.
   await store.save(manifestWith(4));
-  t.deepEqual(await readJson(file), manifestWith(4));
+  t.deepEqual(await readJson(file), toDocument(manifestWith(4)));
 });
 
 test('a damaged entry is not checked on save but is caught on the next start: the last good copy comes back', async (t) => {
@@ -243,7 +246,7 @@ test('a damaged entry is not checked on save but is caught on the next start: th
   const { store } = await ManifestStore.open(opts(dir));
   const good = manifestWith(5);
   await store.save(good);
-  const damaged = { ...good, entries: { ...good.entries, 'bad.txt': { local: { size: 'big' } } } } as unknown as Manifest;
+  const damaged = { ...good, entries: new Map<string, unknown>([...good.entries, ['bad.txt', { local: { size: 'big' } }]]) } as unknown as Manifest;
   await store.save(damaged);
   const { manifest, recovered } = await ManifestStore.open(opts(dir));
   t.deepEqual(manifest, good);
@@ -266,5 +269,39 @@ test('saving 100,000 entries (time printed, not asserted)', async (t) => {
   const t2 = performance.now();
   const { manifest } = await ManifestStore.open(opts(dir));
   t.log(`open 100k entries: ${(performance.now() - t2).toFixed(0)} ms`);
-  t.is(Object.keys(manifest.entries).length, 100_000);
+  t.is(manifest.entries.size, 100_000);
+});
+
+test('names that read as numbers are written where a JSON object lists them, after updates too', async (t) => {
+  const dir = await tmpState(t);
+  const { store } = await ManifestStore.open(opts(dir));
+  // An object lists array-index keys first, ascending; a Map keeps insertion order.
+  const first: Manifest = { ...manifestWith(3), entries: new Map([['b.txt', entry(1)], ['42', entry(2)], ['007', entry(3)], ['5', entry(4)]]) };
+  await store.save(first);
+  t.is(await readFile(manifestFile(dir, 'docs'), 'utf8'), json(first));
+  const opened = await ManifestStore.open(opts(dir));
+  const next = withUpdates(
+    opened.manifest,
+    new Map<string, BaseEntry | null>([
+      ['3', entry(5)],
+      ['4294967295', entry(6)],
+      ['a.txt', entry(7)],
+      ['42', null],
+    ]),
+  );
+  await opened.store.save(next);
+  const text = await readFile(manifestFile(dir, 'docs'), 'utf8');
+  t.is(text, json(next));
+  t.deepEqual(Object.keys((JSON.parse(text) as { entries: object }).entries), ['3', '5', 'b.txt', '007', '4294967295', 'a.txt']);
+});
+
+test('a file named __proto__ is kept like any other', async (t) => {
+  const dir = await tmpState(t);
+  const { store, manifest } = await ManifestStore.open(opts(dir));
+  const m = withUpdates(manifest, new Map([['__proto__', entry(1)], ['a/__proto__', entry(2)]]));
+  await store.save(m);
+  t.is(await readFile(manifestFile(dir, 'docs'), 'utf8'), json(m));
+  const again = await ManifestStore.open(opts(dir));
+  t.deepEqual([...again.manifest.entries.keys()], ['__proto__', 'a/__proto__']);
+  t.deepEqual(again.manifest.entries.get('__proto__'), entry(1));
 });

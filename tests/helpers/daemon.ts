@@ -9,7 +9,7 @@ import type { S3Server } from './s3-server.js';
 import { tmpDir, waitFor as waitUntil } from './tmp.js';
 import { parseLogs, startCli, testEnv, waitFor, writeConfig } from './cli.js';
 import type { PairStatus } from '../../agent/status.js';
-import type { Manifest } from '../../state/manifest.js';
+import type { ManifestDocument } from '../../state/manifest.js';
 
 export interface Daemon {
   readonly child: ChildProcess;
@@ -36,7 +36,7 @@ export interface DaemonWorld {
   keys(): Promise<string[]>;
   status(): Promise<PairStatus | undefined>;
   /** The pair's manifest; undefined when none was written yet (nothing was ever synced). */
-  manifest(): Promise<Manifest | undefined>;
+  manifest(): Promise<ManifestDocument | undefined>;
   cleanup(): Promise<void>;
 }
 
@@ -117,7 +117,7 @@ export async function daemonWorld(server: S3Server, pair: Record<string, unknown
     },
     async manifest() {
       const text = await readFile(path.join(tmp.path, '.state', 'main.manifest.json'), 'utf8').catch(() => undefined);
-      return text === undefined ? undefined : (JSON.parse(text) as Manifest);
+      return text === undefined ? undefined : (JSON.parse(text) as ManifestDocument);
     },
     async cleanup() {
       for (const d of running) {
