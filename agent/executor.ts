@@ -8,6 +8,7 @@ import { isProviderError, type RemoteProvider } from '../providers/provider.js';
 import type { Action, ActionResult, BaseEntry, DeleteMode, HashAlgo } from './types.js';
 import type { Logger } from './log.js';
 import { runAction } from './actions.js';
+import { canBatchDeletes, deleteInBatches, isBatchableDelete } from './delete-batch.js';
 
 export interface ExecutorContext {
   readonly pair: string;
@@ -97,8 +98,24 @@ async function attempt(action: Action, ctx: ExecutorContext): Promise<ActionResu
   }
 }
 
-/** Executes every action; resolves when all have finished (or failed), in plan order. */
+/**
+ * Executes every action; resolves when all have finished (or failed), in plan order. Plain remote
+ * deletes go in batches where the store checks each one's version itself (delete-batch.ts).
+ */
 export async function execute(actions: readonly Action[], ctx: ExecutorContext): Promise<ActionResult[]> {
+  const deletes = actions.filter(isBatchableDelete);
+  if (deletes.length === 0) return executeEach(actions, ctx);
+  const others = actions.filter((a) => !isBatchableDelete(a));
+  const [each, batched] = await Promise.all([
+    executeEach(others, ctx),
+    canBatchDeletes(ctx).then((yes) => (yes ? deleteInBatches(deletes, ctx) : executeEach(deletes, ctx))),
+  ]);
+  const byAction = new Map<Action, ActionResult>();
+  for (const r of [...each, ...batched]) byAction.set(r.action, r);
+  return actions.map((a) => byAction.get(a) ?? { status: 'failed', action: a, error: 'no result' });
+}
+
+async function executeEach(actions: readonly Action[], ctx: ExecutorContext): Promise<ActionResult[]> {
   const results = await Promise.all(
     actions.map((a) =>
       ctx.queue.add(() => attempt(a, ctx), { signal: ctx.signal }).catch(

@@ -22,10 +22,12 @@ export interface AgentToolOptions {
   readonly id?: string;
   /** The script to run instead of bin/sync-agent.js (a prebuilt bundle, for experiments). @default bin/sync-agent.js */
   readonly entry?: string;
+  /** The pair's `deletes` mode. @default the config's default (propagate) */
+  readonly deletes?: 'propagate' | 'keep' | 'trash';
 }
 
 /** The agent's config for a target: one pair, an s3 remote on the bench server, state in work/. */
-export async function writeAgentConfig(t: Target): Promise<string> {
+export async function writeAgentConfig(t: Target, deletes?: AgentToolOptions['deletes']): Promise<string> {
   await mkdir(t.work, { recursive: true });
   const file = path.join(t.work, 'agent.config.json');
   const config = {
@@ -36,6 +38,7 @@ export async function writeAgentConfig(t: Target): Promise<string> {
         name: 'bench',
         local: t.local,
         remote: { provider: 's3', bucket: t.bucket, endpoint: t.endpoint, forcePathStyle: true, region: 'us-east-1' },
+        ...(deletes ? { deletes } : {}),
       },
     ],
   };
@@ -50,7 +53,7 @@ export function agentTool(opts: AgentToolOptions = {}): Tool {
     role: 'agent',
     detect: async (): Promise<Availability> => ({ ok: true, version: await projectVersion() }),
     async invocation(t: Target): Promise<Invocation> {
-      const config = await writeAgentConfig(t);
+      const config = await writeAgentConfig(t, opts.deletes);
       return { command: process.execPath, args: [...(opts.nodeArgs ?? []), opts.entry ?? BIN, '--reconcile', '--config', config] };
     },
   };

@@ -269,5 +269,5 @@ export function createFsProvider(opts: FsProviderOptions): RemoteProvider {
 }
 
 // Compile-time check (rclone's interface-check block): every capability but deleteMany and
-// conditionalWrites (a local stat is as cheap as the check it would replace) is here.
-const _fsCapabilities = {} as FsProvider satisfies Required<Omit<RemoteProvider, 'deleteMany' | 'close' | 'conditionalWrites'>>;
+// the conditional writes and deletes (a local stat is as cheap as the check they would replace) is here.
+const _fsCapabilities = {} as FsProvider satisfies Required<Omit<RemoteProvider, 'deleteMany' | 'close' | 'conditionalWrites' | 'conditionalDeletes'>>;

@@ -35,6 +35,11 @@ export interface UploadOptions {
   readonly precondition?: WritePrecondition;
 }
 
+export interface DeleteManyOptions {
+  /** Path → the version token (ETag) the delete must still find. */
+  readonly tokens?: ReadonlyMap<string, string>;
+}
+
 /** What an upload wrote. */
 export interface UploadedObject extends RemoteObject {
   /**
@@ -83,8 +88,21 @@ export interface RemoteProvider {
   /** Deletes `path`; deleting a missing object succeeds. */
   delete(path: string): Promise<void>;
 
-  /** Deletes many; returns the paths that failed with their error. Optional (batched APIs). */
-  deleteMany?(paths: readonly string[]): Promise<ReadonlyMap<string, ProviderError>>;
+  /**
+   * Deletes many; returns the paths that failed with their error (a missing object is not a
+   * failure). Optional (batched APIs). With `opts.tokens`, on a store whose `conditionalDeletes()`
+   * is true, each path is deleted only while it still holds that version, atomically on the
+   * server; one that changed fails with kind 'precondition'. Ignored otherwise.
+   */
+  deleteMany?(paths: readonly string[], opts?: DeleteManyOptions): Promise<ReadonlyMap<string, ProviderError>>;
+
+  /**
+   * Whether `deleteMany` enforces `tokens` on the server (S3 conditional deletes: an ETag per key
+   * in DeleteObjects). When it does, a delete needs no stat first (one request per 1,000 deletes
+   * instead of two per delete, and no gap between the check and the delete). Found out once and
+   * cached. Absent or false: the caller re-checks with `stat` and deletes one by one.
+   */
+  conditionalDeletes?(): Promise<boolean>;
 
   /** Server-side copy. Returns the new object. */
   copy?(from: string, to: string): Promise<RemoteObject>;

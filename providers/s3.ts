@@ -24,6 +24,7 @@ import {
   formatMtime,
   parseMtime,
   ProviderError,
+  type DeleteManyOptions,
   type DownloadOptions,
   type ProviderFeatures,
   type RemoteProvider,
@@ -50,6 +51,8 @@ export interface S3ProviderOptions extends S3RemoteConfig {
 const PROVIDER = 's3';
 const MIB = 1024 * 1024;
 const DELETE_BATCH = 1000;
+/** The ETag of an empty object (the conditional-delete probe's scratch object). */
+const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
 
 const unquote = (etag: string | undefined): string => (etag ?? '').replace(/"/g, '');
 /**
@@ -115,6 +118,10 @@ export class S3Provider implements RemoteProvider {
   readonly #opts: S3ProviderOptions;
   /** Whether the store enforces If-None-Match/If-Match on writes: probed once, on first use. */
   #conditional: Promise<boolean> | undefined;
+  /** Whether the store enforces an ETag per key in DeleteObjects: probed once, on first use. */
+  #conditionalDeletes: Promise<boolean> | undefined;
+  /** The conditional-delete probe's scratch key, still to delete (with the next batch, or on close). */
+  #probeLeftover: string | undefined;
 
   constructor(opts: S3ProviderOptions) {
     this.#opts = opts;
@@ -306,16 +313,25 @@ export class S3Provider implements RemoteProvider {
     }
   }
 
-  async deleteMany(paths: readonly string[]): Promise<ReadonlyMap<string, ProviderError>> {
+  async deleteMany(paths: readonly string[], opts: DeleteManyOptions = {}): Promise<ReadonlyMap<string, ProviderError>> {
     const failed = new Map<string, ProviderError>();
+    const tokens = opts.tokens && opts.tokens.size > 0 && (await this.conditionalDeletes()) ? opts.tokens : undefined;
     for (let i = 0; i < paths.length; i += DELETE_BATCH) {
       const batch = paths.slice(i, i + DELETE_BATCH);
       const byKey = new Map<string, string>();
       try {
-        for (const p of batch) byKey.set(this.#key(p), p);
-        const out = await this.#client.send(
-          new DeleteObjectsCommand({ Bucket: this.#bucket, Delete: { Objects: [...byKey.keys()].map((Key) => ({ Key })), Quiet: true } }),
-        );
+        const objects: { Key: string; ETag?: string }[] = [];
+        for (const p of batch) {
+          const Key = this.#key(p);
+          byKey.set(Key, p);
+          const token = tokens?.get(p);
+          objects.push(token === undefined ? { Key } : { Key, ETag: `"${token}"` });
+        }
+        // The probe's scratch object rides along (its ETag is the md5 of nothing): no request of its own.
+        const leftover = tokens ? this.#probeLeftover : undefined;
+        if (leftover !== undefined && i === 0) objects.push({ Key: leftover, ETag: `"${EMPTY_MD5}"` });
+        const out = await this.#client.send(new DeleteObjectsCommand({ Bucket: this.#bucket, Delete: { Objects: objects, Quiet: true } }));
+        if (leftover !== undefined && i === 0) this.#probeLeftover = undefined;
         // A 200 answer can still carry per-key failures.
         for (const e of out.Errors ?? []) {
           const p = e.Key === undefined ? undefined : byKey.get(e.Key);
@@ -326,6 +342,44 @@ export class S3Provider implements RemoteProvider {
       }
     }
     return failed;
+  }
+
+  /**
+   * Whether this store enforces an ETag per key in DeleteObjects (S3 conditional deletes; many
+   * S3-compatible stores ignore it and delete anyway). Probed once, on first use: a scratch object
+   * under the trash folder, then a DeleteObjects of it "only if its ETag is X". An enforcing store
+   * refuses (PreconditionFailed) and the object goes with the next real batch; one that ignores it
+   * deletes it. Anything else (read-only credentials, a fault, another error code) answers false,
+   * and the agent re-checks each delete with a HEAD as before.
+   */
+  conditionalDeletes(): Promise<boolean> {
+    this.#conditionalDeletes ??= this.#probeConditionalDeletes();
+    return this.#conditionalDeletes;
+  }
+
+  async #probeConditionalDeletes(): Promise<boolean> {
+    const key = this.#key(`${TRASH_DIR}/.conditional-delete-probe-${randomUUID()}`);
+    try {
+      await this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: key, Body: '' }));
+    } catch {
+      return false;
+    }
+    try {
+      const out = await this.#client.send(
+        new DeleteObjectsCommand({ Bucket: this.#bucket, Delete: { Objects: [{ Key: key, ETag: '"00000000000000000000000000000000"' }], Quiet: true } }),
+      );
+      const refusal = (out.Errors ?? []).find((e) => e.Key === key);
+      if (refusal?.Code === 'PreconditionFailed') {
+        this.#probeLeftover = key;
+        return true;
+      }
+      if (refusal === undefined) return false; // deleted despite the wrong ETag: nothing left
+
+    } catch {
+      // answered below: not enforced
+    }
+    await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: key })).catch(() => undefined);
+    return false;
   }
 
   async copy(from: string, to: string): Promise<RemoteObject> {
@@ -356,6 +410,9 @@ export class S3Provider implements RemoteProvider {
   }
 
   async close(): Promise<void> {
+    const leftover = this.#probeLeftover;
+    this.#probeLeftover = undefined;
+    if (leftover !== undefined) await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: leftover })).catch(() => undefined);
     this.#client.destroy();
   }
 }

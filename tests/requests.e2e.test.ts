@@ -2,7 +2,7 @@
 // server: a first upload sends one PUT per file and nothing else per file on a store with
 // conditional writes (a HEAD more on one without), and a no-op pass sends only the listing.
 
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { startS3Server, type S3Server } from './helpers/s3-server.js';
@@ -53,5 +53,31 @@ for (const store of [
     const noop = await w.run();
     t.is(summaryOf(noop), NOTHING);
     t.is((await server.stats()).requests, 1, 'one listing page');
+  });
+}
+
+for (const store of [
+  // A listing; the conditional-delete probe once (a PUT, a refused DeleteObjects); one DeleteObjects
+  // carrying each path's listed ETag (the probe's object goes with it).
+  { name: 'with conditional deletes', server: () => enforcing, perDelete: 0, fixed: 1 + 2 + 1 },
+  // A listing; the probe (a PUT, a DeleteObjects that deletes it); then a HEAD and a DELETE per path.
+  { name: 'without conditional deletes', server: () => ignoring, perDelete: 2, fixed: 1 + 2 },
+] as const) {
+  test.serial(`deleting ${FILES / 2} files remotely (${store.name}) sends ${store.perDelete} request(s) per delete, and leaves nothing behind`, async (t) => {
+    const server = store.server();
+    const w = await createWorld(server);
+    t.teardown(w.cleanup);
+    for (let i = 0; i < FILES; i++) await writeFile(path.join(w.local, `f${i}.txt`), `file ${i}`);
+    t.is((await w.run()).code, 0);
+    for (let i = 0; i < FILES / 2; i++) await rm(path.join(w.local, `f${i}.txt`));
+
+    await server.resetStats();
+    const r = await w.run();
+    t.is(r.code, 0, why(r));
+    t.is(summaryOf(r), `uploaded 0, downloaded 0, deleted ${FILES / 2}, conflicts 0, failed 0`);
+    t.is((await server.stats()).requests, store.fixed + store.perDelete * (FILES / 2), JSON.stringify(await server.stats()));
+    // Exactly the files still here are in the bucket (no probe object either), and the next pass has nothing to do.
+    t.deepEqual((await w.keys()).sort(), Array.from({ length: FILES / 2 }, (_, i) => `f${i + FILES / 2}.txt`).sort());
+    t.is(summaryOf(await w.run()), NOTHING);
   });
 }

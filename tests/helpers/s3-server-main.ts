@@ -21,6 +21,10 @@
 //   and the commit run under a per-key lock, so two racing writes cannot both pass. s3rver
 //   ignores both headers and overwrites; argv `--no-conditional-writes` keeps that behaviour, to
 //   test clients against stores that do not enforce them.
+// - Conditional deletes (as S3 general purpose buckets serve them; s3-conditional-deletes.ts): a
+//   DELETE carrying `If-Match` and a DeleteObjects entry carrying `<ETag>` delete only while the
+//   key's ETag matches (412 / a per-key PreconditionFailed otherwise), under the same per-key
+//   lock; `--no-conditional-writes` turns them off with the writes.
 
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, createHmac, randomUUID } from 'node:crypto';
@@ -31,6 +35,7 @@ import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { multipartUploads } from './s3-multipart-uploads.js';
+import { conditionalDeletes } from './s3-conditional-deletes.js';
 
 /* The parts of s3rver (CommonJS, untyped) this file touches. */
 type Metadata = Record<string, string | number | undefined>;
@@ -166,6 +171,30 @@ class FaithfulStore extends FilesystemStore {
       if (this.#commits.get(lockKey) === run) this.#commits.delete(lockKey);
     }
     return { size: written.size, md5: etag ?? written.md5 };
+  }
+
+  /**
+   * Deletes `key` only while its ETag is `etag` (S3 conditional deletes; undefined: always),
+   * checked and removed under the key's commit lock so a racing write cannot slip in between.
+   */
+  async deleteIfMatch(bucket: string, key: string, etag: string | undefined): Promise<'deleted' | 'missing' | 'mismatch'> {
+    const dest = this.getResourcePath(bucket, key, 'object');
+    const remove = async (): Promise<'deleted' | 'missing' | 'mismatch'> => {
+      const current = await readFile(`${dest}.md5`, 'utf8').catch(() => undefined);
+      if (current === undefined) return 'missing';
+      const wanted = etag?.split(',').map((t) => t.trim().replace(/"/g, ''));
+      if (wanted && !wanted.includes('*') && !wanted.includes(current.trim())) return 'mismatch';
+      await this.deleteObject(bucket, key);
+      return 'deleted';
+    };
+    const lockKey = `${bucket}/${key}`;
+    const run = (this.#commits.get(lockKey) ?? Promise.resolve()).catch(() => undefined).then(remove);
+    this.#commits.set(lockKey, run);
+    try {
+      return await run;
+    } finally {
+      if (this.#commits.get(lockKey) === run) this.#commits.delete(lockKey);
+    }
   }
 
   /** S3's conditional-write rules against the object now at `dest`. */
@@ -347,7 +376,7 @@ async function main(): Promise<void> {
     configureBuckets: buckets.map((name) => ({ name })),
   });
   server.store = server.context.store = new FaithfulStore(dataDir);
-  const conditional = flags.includes('--no-conditional-writes') ? [] : [conditionalWrites];
+  const conditional = flags.includes('--no-conditional-writes') ? [] : [conditionalWrites, conditionalDeletes(server.store as FaithfulStore)];
   server.middleware.unshift(countRequests, verifySigV4, ...conditional, multipartUploads(server.store), keyAsOneSegment);
   const { port } = await server.run();
 
