@@ -54,10 +54,11 @@ export function scopeBase(entries: BaseSnapshot, scope: ReadonlySet<string> | un
   }
   let tracked = 0;
   let trackedRemote = 0;
-  for (const [p, e] of entries) {
+  // forEach, not for-of: no [key, value] pair allocated per entry (100,000 of them per cycle).
+  entries.forEach((e, p) => {
     if (e.local) tracked++;
     if (e.remote) trackedRemote++;
     if (scoped && under?.(p)) scoped.set(p, e);
-  }
+  });
   return { base: scoped ?? entries, tracked, trackedRemote };
 }
