@@ -104,6 +104,8 @@ test.serial('a fault that outlasts the retries: exit 1 listing exactly what fail
   proxy.inject({ fault: { kind: 'status', status: 503 }, match: matching(['put'], 'stuck-up.txt') });
   proxy.inject({ fault: { kind: 'status', status: 503 }, match: matching(['get'], 'stuck-down.txt') });
   proxy.inject({ fault: { kind: 'status', status: 500 }, match: matching(['head', 'delete', 'delete-many'], 'doomed.txt') });
+  // A DeleteObjects names its keys in the body, not the path: every batch fails (the only delete here).
+  proxy.inject({ fault: { kind: 'status', status: 500 }, match: matching(['delete-many']) });
 
   const r = await w.run();
   t.is(r.code, 1, why(r));
