@@ -54,6 +54,8 @@ export interface DaemonRun {
   readonly restore: BurstResult;
   readonly exit: { code: number | null; signal: NodeJS.Signals | null };
   readonly samples: readonly MemSample[];
+  /** The probe's readings, one a second (runs with --probe): where the RSS is over time. */
+  readonly probe?: readonly ({ phase: string; at: number } & MemReport)[];
   readonly write: WriteTiming;
 }
 
@@ -153,7 +155,7 @@ export function renderDaemonRun(r: DaemonRun): string {
     `Run: \`node --import tsx bench/daemon.ts --files ${String(s.files)} --edits ${String(s.edits)}\`` +
       ` (idle phases ${String(s.idleSec)} s, RSS sampled every ${String(s.sampleMs)} ms, pair reconcileEverySec ${String(s.reconcileEverySec)}, other pair settings and concurrency at their defaults` +
       `${(s.nodeArgs as string[]).length ? `, daemon node flags \`${(s.nodeArgs as string[]).join(' ')}\`` : ''}${s.probe ? ', with the memory probe' : ''}).` +
-      (s.watcher === 'dirs' ? ' **Experiment: the daemon ran with folder-only watches (bench/daemon-dirwatch.ts) instead of the product\'s chokidar watcher.**' : ''),
+      (s.watcher === 'chokidar' ? ' **The daemon\'s watcher ran on its chokidar back end (bench/daemon-chokidar.ts), not the default.**' : ''),
   );
   L.push(
     r.setup.length === 0

@@ -1,7 +1,8 @@
 // Experiment for bench/daemon.md: what watching a tree costs in memory, alone in a process.
-//   node --expose-gc --import tsx bench/daemon-watch.ts <dir> chokidar|agent|dirs|none
-// `chokidar`: chokidar 5 with the agent's options (agent/watcher.ts: atomic, ignoreInitial);
-// `agent`: the agent's own startWatcher (the same plus its ignore callback);
+//   node --expose-gc --import tsx bench/daemon-watch.ts <dir> chokidar|agent|agent-chokidar|dirs|none
+// `chokidar`: chokidar 5 with the agent's first options (atomic, ignoreInitial: one watch per file);
+// `agent`: the agent's own startWatcher with its default back end (folders, on Linux);
+// `agent-chokidar`: the agent's startWatcher on its chokidar back end (folders only, chokidar's walk);
 // `dirs`: one node:fs watch per folder (inotify on folders only; file events arrive through them);
 // `none`: the baseline (modules loaded, nothing watched). Prints one JSON line: memory after the
 // watcher is ready and a full GC, how long it took, inotify watches and fs.watch handles it holds.
@@ -12,7 +13,7 @@ import path from 'node:path';
 import { watch } from 'chokidar';
 import { startWatcher } from '../agent/watcher.js';
 
-type Mode = 'chokidar' | 'agent' | 'dirs' | 'none';
+type Mode = 'chokidar' | 'agent' | 'agent-chokidar' | 'dirs' | 'none';
 
 /** inotify watches this process holds (fdinfo of its inotify descriptors). */
 async function inotifyWatches(): Promise<number> {
@@ -39,8 +40,9 @@ async function start(mode: Mode, root: string): Promise<() => Promise<void>> {
     await new Promise<void>((resolve) => w.once('ready', resolve));
     return () => w.close();
   }
-  if (mode === 'agent') {
-    const w = await startWatcher({ root, ignore: { ignores: () => false }, onEvent: () => undefined, onError: () => undefined });
+  if (mode === 'agent' || mode === 'agent-chokidar') {
+    const backend = mode === 'agent' ? {} : { backend: 'chokidar' as const };
+    const w = await startWatcher({ root, ignore: { ignores: () => false }, onEvent: () => undefined, onError: () => undefined, ...backend });
     return () => w.close();
   }
   const watchers: FSWatcher[] = [];
@@ -49,8 +51,8 @@ async function start(mode: Mode, root: string): Promise<() => Promise<void>> {
 }
 
 const [root, mode] = process.argv.slice(2) as [string | undefined, Mode | undefined];
-if (!root || !mode || !['chokidar', 'agent', 'dirs', 'none'].includes(mode)) {
-  process.stderr.write('usage: node --expose-gc --import tsx bench/daemon-watch.ts <dir> chokidar|agent|dirs|none\n');
+if (!root || !mode || !['chokidar', 'agent', 'agent-chokidar', 'dirs', 'none'].includes(mode)) {
+  process.stderr.write('usage: node --expose-gc --import tsx bench/daemon-watch.ts <dir> chokidar|agent|agent-chokidar|dirs|none\n');
   process.exit(2);
 }
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -69,6 +71,7 @@ process.stdout.write(
     rssMiB: mib(after.rss),
     rssAddedMiB: mib(after.rss - before.rss),
     heapUsedAddedMiB: mib(after.heapUsed - before.heapUsed),
+    heapTotalAddedMiB: mib(after.heapTotal - before.heapTotal),
     externalAddedMiB: mib(after.external - before.external),
     inotifyWatches: await inotifyWatches(),
     fsWatchHandles: process.getActiveResourcesInfo().filter((r) => r === 'FSEventWrap').length,

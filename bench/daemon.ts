@@ -44,8 +44,8 @@ const { values: a } = parseArgs({
     snapshot: { type: 'boolean', default: false },
     /** Load a probe into the daemon that prints process.memoryUsage() every second (see daemon-proc.ts). */
     probe: { type: 'boolean', default: false },
-    /** `chokidar`: the real CLI; `dirs`: the daemon with folder-only watches (bench/daemon-dirwatch.ts, an experiment). */
-    watcher: { type: 'string', default: 'chokidar' },
+    /** `default`: the real CLI (its watcher's default back end); `chokidar`: the daemon on the chokidar back end (bench/daemon-chokidar.ts). */
+    watcher: { type: 'string', default: 'default' },
     work: { type: 'string', default: path.join(os.tmpdir(), 'sync-agent-bench') },
     /** The report whose generated section is replaced. */
     report: { type: 'string', default: path.join(ROOT, 'bench', 'daemon.md') },
@@ -66,7 +66,7 @@ const settings = {
   probe: a.probe,
   watcher: a.watcher,
 };
-if (settings.watcher !== 'chokidar' && settings.watcher !== 'dirs') throw new Error('--watcher is chokidar or dirs');
+if (settings.watcher !== 'default' && settings.watcher !== 'chokidar') throw new Error('--watcher is default or chokidar');
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 /** Generous: the machine is shared, a 100,000-file pass takes minutes under load. */
@@ -144,7 +144,7 @@ async function main(): Promise<void> {
 async function runDaemon(w: World, config: string, env: NodeJS.ProcessEnv): Promise<Omit<DaemonRun, 'machine' | 'settings' | 'startedAt' | 'minutes' | 'setup' | 'write'>> {
   let phase = 'start';
   const d = new DaemonProc({ config, env, logFile: path.join(w.agentDir, 'daemon.log'), nodeArgs: settings.nodeArgs, probe: settings.probe, phase: () => phase,
-    ...(settings.watcher === 'dirs' ? { entry: ['--import', 'tsx', path.join(ROOT, 'bench', 'daemon-dirwatch.ts')] } : {}),
+    ...(settings.watcher === 'chokidar' ? { entry: ['--import', 'tsx', path.join(ROOT, 'bench', 'daemon-chokidar.ts')] } : {}),
   });
   const sampler = new MemSampler({ pid: d.pid, everyMs: settings.sampleMs });
   const writes = new WriteCounter(w.stateDir, `${PAIR}.manifest.json`, () => phase);
@@ -194,7 +194,7 @@ async function runDaemon(w: World, config: string, env: NodeJS.ProcessEnv): Prom
     say(`daemon output tail:\n${d.tail()}`);
     throw failure ?? new Error('the run did not finish');
   }
-  return { phases, burst, restore, exit, samples: sampler.samples };
+  return { phases, burst, restore, exit, samples: sampler.samples, ...(settings.probe ? { probe: d.mem } : {}) };
 }
 
 /** An idle phase; with --snapshot, a heap snapshot (SIGUSR2) at its end. */
