@@ -2,11 +2,13 @@
 // at start, then real time. SIGINT/SIGTERM stop the watchers, let transfers in flight finish for
 // a grace period, abort the rest, save the manifest with what completed, release the locks.
 
+import { setMaxListeners } from 'node:events';
 import { setup, lockAndOpen, type Setup } from './setup.js';
 import type { PairRuntime } from './pair.js';
 import type { Lock } from './lock.js';
 import type { Logger } from './log.js';
 import { PairWorker, type PairWorkerOptions } from './pair-worker.js';
+import { IdleGc, limitHeapGrowth } from './daemon-heap.js';
 import { EXIT, type ExitCode } from './exit-codes.js';
 
 export interface DaemonOptions {
@@ -38,11 +40,16 @@ interface Opened {
 }
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+const mib = (bytes: number): number => Math.round(bytes / 2 ** 20);
 
 /** Runs until a stop signal; resolves with the exit code once everything is saved and released. */
 export async function runDaemon(opts: DaemonOptions): Promise<ExitCode> {
   let log: Logger | undefined;
   const controller = new AbortController();
+  // Every queued transfer, stat and delete batch listens for the stop (p-queue adds one listener
+  // per task): a burst of 1,000 files is 1,000 listeners for a while, not a leak, and Node's
+  // "possible EventTarget memory leak" warning past 10 was noise in the daemon's log.
+  setMaxListeners(Infinity, controller.signal);
   // Listening from the very start: a stop during start-up is a clean stop too, never a kill.
   const signals = watchSignals(() => log, () => controller.abort(new Error('aborted: the agent is stopping')));
   try {
@@ -65,7 +72,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<ExitCode> {
 async function run(s: Setup, opened: readonly Opened[], controller: AbortController, signals: Signals, opts: DaemonOptions): Promise<ExitCode> {
   const log = s.log;
   log.info({ event: 'started', pairs: opened.map((o) => o.rt.pair.name), config: s.config.file }, `sync-agent started (pid ${process.pid})`);
-  const workers = opened.map((o) => new PairWorker({ rt: o.rt, signal: controller.signal, force: opts.force ?? false, ...opts.worker }));
+  limitHeapGrowth();
+  const collection = new IdleGc({
+    onCollect: ({ beforeBytes, afterBytes, ms }) =>
+      log.debug({ event: 'gc', beforeMiB: mib(beforeBytes), afterMiB: mib(afterBytes), ms: Math.round(ms) }, `idle: heap ${mib(beforeBytes)} -> ${mib(afterBytes)} MiB in ${Math.round(ms)} ms`),
+  });
+  const workers = opened.map((o) => new PairWorker({ rt: o.rt, signal: controller.signal, force: opts.force ?? false, collection, ...opts.worker }));
   let stopping = false;
   const stop = signals.first.then(() => void (stopping = true));
   const started = Promise.all(workers.map((w) => w.start()));
@@ -90,6 +102,7 @@ async function run(s: Setup, opened: readonly Opened[], controller: AbortControl
   clearTimeout(graceTimer);
   controller.abort(new Error('aborted: the agent is stopping'));
   await Promise.all(workers.map((w) => w.stopped()));
+  collection.close();
   return EXIT.ok;
 }
 

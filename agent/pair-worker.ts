@@ -14,6 +14,7 @@ import { StatusWriter } from './status-writer.js';
 import type { LiveFigures } from './status-report.js';
 import { PairWatch, type StartWatcher } from './pair-watch.js';
 import { Retry } from './retry-timer.js';
+import type { Collection } from './daemon-heap.js';
 
 export interface PairWorkerOptions {
   readonly rt: PairRuntime;
@@ -29,6 +30,8 @@ export interface PairWorkerOptions {
   readonly fallbackEverySec?: number;
   /** Starts the file watcher (tests wrap it to inject watcher errors). @default startWatcher */
   readonly watch?: StartWatcher;
+  /** Told when this pair's cycles start and end (the daemon's idle-time collection). @default none */
+  readonly collection?: Collection;
 }
 
 /**
@@ -53,6 +56,7 @@ export class PairWorker {
   readonly #retry: Retry;
   readonly #statusEveryMs: number;
   readonly #watch: PairWatch;
+  readonly #collection: Collection | undefined;
   #force: boolean;
 
   readonly #dirty = new Set<string>();
@@ -71,6 +75,7 @@ export class PairWorker {
   readonly #firstPass = new Promise<void>((resolve) => (this.#firstPassDone = resolve));
 
   constructor(opts: PairWorkerOptions) {
+    this.#collection = opts.collection;
     const { rt } = opts;
     this.#rt = rt;
     this.#signal = opts.signal;
@@ -161,8 +166,10 @@ export class PairWorker {
   #kick(): void {
     if (this.#running !== undefined || this.#stopping) return;
     if (this.#fullWanted === undefined && (this.#dirty.size === 0 || this.#remoteDown)) return;
+    this.#collection?.busy();
     this.#running = this.#loop().finally(() => {
       this.#running = undefined;
+      this.#collection?.idle();
       this.#kick(); // work that arrived between the loop's last check and now
     });
   }
