@@ -72,7 +72,15 @@ type Dir = { readonly key: string; readonly disk: string; readonly real: string;
 /** What a Dirent or a Stats tells about an entry's type. */
 type Kind = Pick<Stats, 'isFile' | 'isDirectory' | 'isSymbolicLink' | 'isFIFO' | 'isSocket'>;
 /** A folder entry to look at; `st` when already lstat'ed (scoped paths, type changes). */
-type Entry = { readonly parent: Dir; readonly name: string; readonly nfc: string; readonly kind: Kind; readonly st?: Stats };
+type Entry = {
+  readonly parent: Dir;
+  readonly name: string;
+  readonly nfc: string;
+  readonly kind: Kind;
+  readonly st?: Stats;
+  /** Set when #readDir already asked the ignore rules about this file (it asks before its lstat). */
+  readonly kept?: true;
+};
 type Job = { readonly dir: Dir } | Entry;
 
 const join = (a: string, b: string): string => (a === '' ? b : `${a}/${b}`);
@@ -99,6 +107,8 @@ export async function scanLocal(opts: ScanOptions): Promise<LocalScan> {
 class Walker {
   readonly #o: ScanOptions;
   readonly #root: string;
+  /** The root with one trailing separator (the root may be `/`). */
+  readonly #rootSlash: string;
   readonly #top: Dir;
   readonly #snapshot = new Map<string, LocalFile>();
   readonly #diskNames = new Map<string, string>();
@@ -115,6 +125,7 @@ class Walker {
     this.#o = opts;
     this.#faults = new Faults(opts.signal);
     this.#root = root;
+    this.#rootSlash = root.endsWith(path.sep) ? root : root + path.sep;
     this.#top = { key: '', disk: '', real: rootReal, parent: undefined };
   }
 
@@ -147,8 +158,13 @@ class Walker {
     };
   }
 
+  /**
+   * `disk` is built here from names read off the disk, joined with '/' (never '', '.', '..' or a
+   * name holding '/'), so plain concatenation is the joined path; path.join re-normalised every
+   * one of them, 0.7 KiB of garbage per file in a 100,000-file pass.
+   */
   #abs(disk: string): string {
-    return disk === '' ? this.#root : path.join(this.#root, disk);
+    return disk === '' ? this.#root : this.#rootSlash + disk;
   }
 
   #skip(p: string, reason: string, blind = false): undefined {
@@ -174,8 +190,11 @@ class Walker {
     if (named.some((n) => n.name !== n.nfc)) for (const n of named) (seen.has(n.nfc) ? twins : seen).add(n.nfc);
     for (const n of named) {
       if (twins.has(n.nfc)) this.#skip(join(dir.key, n.nfc), TWINS, true);
-      else if (n.kind.isFile() && !n.name.startsWith(TEMP_PREFIX)) push({ parent: dir, ...n, st: this.#lstatNow(join(dir.key, n.nfc), join(dir.disk, n.name)) });
-      else push({ parent: dir, ...n });
+      else if (n.kind.isFile() && !n.name.startsWith(TEMP_PREFIX)) {
+        // Asked once here: an ignored file is neither stat'ed nor queued.
+        if (this.#o.ignore.ignores(join(dir.key, n.nfc), false)) continue;
+        push({ parent: dir, ...n, st: this.#lstatNow(join(dir.disk, n.name)), kept: true });
+      } else push({ parent: dir, ...n });
     }
   }
 
@@ -185,8 +204,7 @@ class Walker {
    * ~60 µs of CPU (a 5,000-file no-op spent 10% of its CPU in lstat). Undefined when it vanished
    * or failed: #visit then looks again with the async call and its fault handling.
    */
-  #lstatNow(key: string, disk: string): Stats | undefined {
-    if (this.#o.ignore.ignores(key, false)) return undefined;
+  #lstatNow(disk: string): Stats | undefined {
     try {
       return lstatSync(this.#abs(disk));
     } catch {
@@ -199,7 +217,7 @@ class Walker {
     const key = join(e.parent.key, e.nfc);
     const disk = join(e.parent.disk, e.name);
     if (e.kind.isFile() && e.name.startsWith(TEMP_PREFIX)) return void this.#temps.push(disk);
-    if (this.#o.ignore.ignores(key, e.kind.isDirectory())) return;
+    if (e.kept !== true && this.#o.ignore.ignores(key, e.kind.isDirectory())) return;
     if (e.kind.isDirectory()) return push({ dir: { key, disk, real: `${e.parent.real}/${e.name}`, parent: e.parent } });
     if (e.kind.isSymbolicLink()) {
       const target = await this.#follow(e.parent, key, disk);
@@ -210,7 +228,8 @@ class Walker {
     if (!e.kind.isFile()) return this.#skip(key, `not a regular file (${kindName(e.kind)})`);
     const st = e.st ?? (await this.#try(key, () => lstat(this.#abs(disk))));
     // A type change between readdir and lstat: look again at what it is now.
-    if (st && !st.isFile()) return this.#visit({ ...e, kind: st, st }, push);
+    // (Asked again about the ignore rules: a folder-only pattern may match it now.)
+    if (st && !st.isFile()) return this.#visit({ parent: e.parent, name: e.name, nfc: e.nfc, kind: st, st }, push);
     if (st) await this.#addFile(key, disk, st);
   }
 
