@@ -35,10 +35,11 @@ export interface PairWorkerOptions {
 }
 
 /**
- * chokidar (`atomic: true`, agent/watcher.ts) holds each unlink this long to merge an editor's
- * unlink + add into a change, so a rename's remove arrives about this much after its add.
+ * How much later than its add a rename's remove may reach the aggregator: each half is one
+ * lstat of the named child in the watcher, answered in any order. (The watcher used chokidar's
+ * `atomic`, which held every unlink 100 ms; the margin stayed when that went.)
  */
-const CHOKIDAR_UNLINK_DELAY_MS = 100;
+const REMOVE_LAG_MS = 100;
 
 /** What the running cycle has left, for status. */
 interface Busy {
@@ -95,8 +96,8 @@ export class PairWorker {
       clock: this.#clock,
       debounceMs: rt.pair.debounceMs,
       // The two halves of a rename must reach the planner together to become a server-side move.
-      // Quiet for debounceMs counted from the real unlink, which chokidar reports late.
-      removeRideAlongMs: Math.max(0, rt.pair.debounceMs - CHOKIDAR_UNLINK_DELAY_MS),
+      // Quiet for debounceMs counted from the real unlink, which may be reported a little late.
+      removeRideAlongMs: Math.max(0, rt.pair.debounceMs - REMOVE_LAG_MS),
       onFlush: (batch) => this.#onFlush(batch),
     });
     // Remote down or actions failed: try again after 1 s, doubling, never later than the period.
