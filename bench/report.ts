@@ -126,6 +126,9 @@ export function verdicts(run: RunRecord): string[] {
   const faster = (pass: PassName, what: string): void => {
     const agent = cell(run.results, pass, 'agent').ms;
     if (agent === undefined) return void out.push(`- ${what}: not measured`);
+    // No peer ran (none installed, or --tools left them out): nothing to be faster than.
+    const timed = peers.filter((p) => cell(run.results, pass, p).ms !== undefined);
+    if (timed.length === 0) return void out.push(`- ${what} faster than every peer: not measured (no peer ran)`);
     const beaten = peers.map((p) => ({ p, ms: cell(run.results, pass, p).ms })).filter((x) => x.ms !== undefined && (x.ms as number) <= agent);
     out.push(`- ${what} faster than every peer: ${beaten.length === 0 ? 'met' : `missed (${beaten.map((b) => `${b.p} ${secs(b.ms)} s`).join(', ')} vs agent ${secs(agent)} s)`}`);
   };
