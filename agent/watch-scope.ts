@@ -55,8 +55,8 @@ export function toSyncKey(root: string, p: string): string | undefined {
   return rel.split(path.sep).join('/').normalize('NFC');
 }
 
-/** What a look found: the entry's lstat, or the error code that says it is not there (or unreadable). */
-export type Looked = { readonly st: Stats } | { readonly st?: undefined; readonly code: string | undefined };
+/** What a look found: the entry's lstat, or the error that says it is not there (or unreadable). */
+export type Looked = { readonly st: Stats } | { readonly st?: undefined; readonly error: unknown };
 
 export class WatchScope {
   readonly root: string;
@@ -119,7 +119,7 @@ export class WatchScope {
     void lstat(abs)
       .then(
         (st): Looked => ({ st }),
-        (err: unknown): Looked => ({ code: (err as NodeJS.ErrnoException).code }),
+        (error: unknown): Looked => ({ error }),
       )
       .then((found) => {
         if (!this.#closed) then(found);
@@ -130,6 +130,3 @@ export class WatchScope {
       });
   }
 }
-
-/** Gone: a removal. Anything else (EACCES, …): present but unreadable; the flush reports it. */
-export const isGone = (code: string | undefined): boolean => code === 'ENOENT' || code === 'ENOTDIR';

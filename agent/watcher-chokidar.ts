@@ -11,7 +11,8 @@
 import type { Stats } from 'node:fs';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
-import { isGone, type Watcher, type WatcherError, type WatchScope } from './watch-scope.js';
+import { gone } from './scan-hash.js';
+import type { Watcher, WatcherError, WatchScope } from './watch-scope.js';
 
 /** What chokidar passes with a `raw` event: the folder whose watch fired. */
 interface RawDetails {
@@ -57,7 +58,10 @@ export async function startChokidarWatcher(scope: WatchScope, follow: boolean): 
       if (found.st) {
         // A folder is chokidar's to report (addDir / unlinkDir); its own time changing says nothing.
         if (!found.st.isDirectory() && !scope.skipped(abs, false)) scope.hint(abs, false);
-      } else if (!scope.skipped(abs, undefined)) scope.hint(abs, isGone(found.code));
+        return;
+      }
+      // Gone: a removal. Anything else (EACCES, …): present but unreadable; the flush reports it.
+      if (!scope.skipped(abs, undefined)) scope.hint(abs, gone(found.error));
     });
   });
 

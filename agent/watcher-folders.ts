@@ -14,7 +14,8 @@ import { readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import PQueue from 'p-queue';
 import { isInside } from './paths.js';
-import { isGone, type Watcher, type WatcherError, type WatchScope } from './watch-scope.js';
+import { gone } from './scan-hash.js';
+import type { Watcher, WatcherError, WatchScope } from './watch-scope.js';
 
 /** Folders read at once while walking. @default 8 */
 const WALK_WIDTH = 8;
@@ -41,27 +42,32 @@ export async function startFolderWatcher(scope: WatchScope, follow: boolean): Pr
       if (dir === root && !isLimit(err.code)) throw err; // the watcher cannot start: the daemon says so
       if (isLimit(err.code)) exhausted = true;
       // A folder gone before its watch: its parent's event already said so.
-      if (!isGone(err.code)) scope.error(err);
+      if (!gone(err)) scope.error(err);
       return false;
     }
     w.on('error', (err: WatcherError) => {
       unwatch(dir);
-      if (!isGone(err.code)) scope.error(err);
+      if (!gone(err)) scope.error(err);
     });
     watches.set(dir, { w, real });
     return true;
   };
 
-  /** Closes the watches of `dir` and of every folder under it; true when `dir` itself was one. */
+  /**
+   * Closes the watches of `dir` and of every folder under it; true when `dir` itself was one.
+   * Only a watched folder has watched folders under it (the walk descends from watches), so a
+   * file's event costs one lookup, not a scan of every watch.
+   */
   const unwatch = (dir: string): boolean => {
-    const was = watches.has(dir);
+    if (!watches.has(dir)) return false;
+    const under = dir + path.sep;
     for (const [d, { w }] of watches) {
-      if (d === dir || d.startsWith(dir + path.sep)) {
+      if (d === dir || d.startsWith(under)) {
         w.close();
         watches.delete(d);
       }
     }
-    return was;
+    return true;
   };
 
   /** A followed link's target, when it is a folder inside the root that is not one of its own ancestors. */
@@ -101,7 +107,9 @@ export async function startFolderWatcher(scope: WatchScope, follow: boolean): Pr
     });
     await Promise.all(
       (subs ?? []).map(async (s) => {
-        const target = s.real ?? (await linkedFolder(s.abs));
+        // A folder was judged above; a followed link is judged here, once its target is known.
+        if (s.real !== undefined) return walk(s.abs, s.real);
+        const target = await linkedFolder(s.abs);
         if (target !== undefined && !scope.skipped(s.abs, true)) await walk(s.abs, target);
       }),
     );
@@ -119,7 +127,8 @@ export async function startFolderWatcher(scope: WatchScope, follow: boolean): Pr
     scope.look(abs, (found) => {
       if (!found.st) {
         const wasFolder = unwatch(abs);
-        if (!scope.skipped(abs, wasFolder ? true : undefined)) scope.hint(abs, isGone(found.code));
+        // Gone: a removal. Anything else (EACCES, …): present but unreadable; the flush reports it.
+        if (!scope.skipped(abs, wasFolder ? true : undefined)) scope.hint(abs, gone(found.error));
         return;
       }
       const st = found.st;

@@ -165,6 +165,20 @@ both('a folder renamed in the tree is watched under its new name, and the old na
   t.deepEqual(t.context.errors, []);
 });
 
+both('hostile names: a newline in a name is reported exactly, bytes that are not UTF-8 break nothing', async (t) => {
+  const { root, events } = t.context;
+  await start(t);
+  await writeFile(path.join(root, 'line\nbreak.txt'), 'x');
+  await waitFor(() => saw(events, 'line\nbreak.txt', false), 'the name with a newline');
+  // A name that is not valid UTF-8 (Latin-1 "é"): Node hands the watcher a lossy string, which
+  // names no file. It must not be reported as a file that exists, nor stop the watcher.
+  await writeFile(Buffer.concat([Buffer.from(`${root}/bad-`), Buffer.from([0xe9]), Buffer.from('.txt')]), 'x');
+  await writeFile(path.join(root, 'sentinel.txt'), 'x');
+  await waitFor(() => saw(events, 'sentinel.txt', false), 'a file written after it');
+  t.false(events.some((e) => e.path.startsWith('bad-') && !e.removed), 'the undecodable name is not reported as present');
+  t.deepEqual(t.context.errors, []);
+});
+
 // The folders back end only: chokidar, off Linux, follows links its own way (and this case's loop
 // is not something it was measured with here).
 test.serial('[folders] symlinks "follow": a linked folder inside the root is watched under the link, a loop ends', async (t) => {
