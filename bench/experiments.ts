@@ -4,7 +4,7 @@
 //
 // head        the floor with and without a HeadObject before each PUT (the agent's just-in-time check)
 // multipart   one big file: the plain part loop at several part sizes, lib-storage, the agent's part loop, the agent
-// startup     the agent through tsx (bin/sync-agent.js) vs a prebuilt esbuild bundle of agent/cli.ts
+// startup     the agent as bin runs it (one bundle) vs per-file JavaScript, vs the bundle with source maps on
 // concurrency the agent and the SDK floor at 8, 16 and 32 files in flight
 // listing     no-op over one shared bucket: one paged listing vs one listing per top-level prefix
 
@@ -19,6 +19,7 @@ import { createS3Client } from '../providers/s3-client.js';
 import { uploadFileMultipart } from '../providers/s3-multipart.js';
 import { startS3Server } from '../tests/helpers/s3-server.js';
 import { agentTool, floorTool } from './contenders.js';
+import { s3SyncClient } from './peers.js';
 import { makeBigFile, makeCorpus } from './corpus.js';
 import { runPass, type PassName, type PassResult } from './pass.js';
 import { median } from './report.js';
@@ -101,14 +102,22 @@ async function experiment(name: string): Promise<Experiment> {
       };
     }
     case 'startup': {
-      const entry = path.join(ROOT, 'bench', 'out', 'agent-bundle', 'cli.mjs');
-      await build({ entryPoints: [path.join(ROOT, 'agent', 'cli.ts')], bundle: true, platform: 'node', format: 'esm', packages: 'external', target: 'node20', outfile: entry, logLevel: 'error' });
+      // What the bin runs (dist/cli.js, one bundle: bin/build.js) against the same sources as
+      // per-file JavaScript (what `npm run build` made until 2026-12-04, with tsc) and against
+      // the bundle with its source maps read.
+      const perFile = path.join(ROOT, 'bench', 'out', 'agent-per-file');
+      await rm(perFile, { recursive: true, force: true });
+      const sources = (await Promise.all(['agent', 'providers', 'state'].map(async (d) => (await readdir(path.join(ROOT, d))).filter((f) => f.endsWith('.ts')).map((f) => path.join(ROOT, d, f))))).flat();
+      await build({ entryPoints: sources, outbase: ROOT, outdir: perFile, bundle: false, platform: 'node', format: 'esm', target: 'node20', logLevel: 'error' });
+      const bundle = path.join(ROOT, 'dist', 'cli.js');
       return {
         ...(await smallCorpus()),
         passes: ['first', 'noop'],
         variants: [
-          { label: 'sync-agent via tsx (bin/sync-agent.js)', tool: agentTool() },
-          { label: 'sync-agent prebuilt (esbuild bundle)', tool: agentTool({ id: 'agent-bundle', entry }) },
+          { label: 'bin/sync-agent.js (dist/cli.js bundle)', tool: agentTool() },
+          { label: 'the bundle, --enable-source-maps', tool: agentTool({ id: 'agent-bundle-maps', entry: bundle, nodeArgs: ['--enable-source-maps'] }) },
+          { label: 'per-file JavaScript', tool: agentTool({ id: 'agent-per-file', entry: path.join(perFile, 'agent', 'cli.js') }) },
+          { label: 's3-sync-client', tool: s3SyncClient },
         ],
       };
     }

@@ -1,32 +1,35 @@
-// The build stamp: a fingerprint of the TypeScript sources that dist/ was built from, so that
-// bin/sync-agent.js runs dist/ only when it matches the sources as they are now.
+// The build stamp: a fingerprint of what dist/ was built from, so that bin/sync-agent.js runs
+// dist/ only when it matches the sources as they are now.
 //
-// `npm run build` runs `node bin/build-stamp.js begin` (prebuild), `tsc -p tsconfig.build.json`,
-// then `node bin/build-stamp.js end` (postbuild). The fingerprint is taken BEFORE tsc reads the
-// sources: an edit made while tsc runs changes the sources' fingerprint, so it no longer matches and
-// the half-stale output is never used. A failed tsc leaves no stamp at all (bin then runs source).
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// bin/build.js (`npm run build`) takes the fingerprint BEFORE esbuild reads the sources, and
+// writes it to dist/.build-stamp only once the bundle is complete: an edit made while esbuild runs
+// changes the sources' fingerprint, so it no longer matches and the half-stale output is never
+// used; a failed build leaves no stamp at all (bin then runs the sources).
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** What tsconfig.build.json compiles, plus the compiler options that shape the output. */
+/** The TypeScript the bundle is made of. */
 const SOURCE_DIRS = ['agent', 'providers', 'state'];
-const CONFIG_FILES = ['tsconfig.json', 'tsconfig.build.json'];
+/**
+ * What else shapes the bundle: the compiler options, the packages bundled into it (a lock file
+ * change means other dependency code), and the build's own options.
+ */
+const BUILD_INPUTS = ['tsconfig.json', 'package.json', 'package-lock.json', 'bin/build.js'];
 
-const DIST = path.join(ROOT, 'dist');
-const BUILT_CLI = path.join(DIST, 'agent', 'cli.js');
-const STAMP = path.join(DIST, '.build-stamp');
-const PENDING = `${STAMP}.pending`;
+export const DIST = path.join(ROOT, 'dist');
+export const BUILT_CLI = path.join(DIST, 'cli.js');
+export const STAMP = path.join(DIST, '.build-stamp');
 
 /**
  * The sources' fingerprint: how many .ts files, and the newest status change (ctime) among them,
- * their folders and the tsconfig files. ctime, not mtime: a tool cannot set it back, and a rename or
+ * their folders and the build inputs. ctime, not mtime: a tool cannot set it back, and a rename or
  * delete changes the folder's ctime. About 60 stat calls, ~1 ms.
  * @returns e.g. `51 files, newest change 1763796603027.123`
  */
-function sourceFingerprint() {
+export function sourceFingerprint() {
   let files = 0;
   let newest = 0;
   const walk = (dir) => {
@@ -41,13 +44,14 @@ function sourceFingerprint() {
     }
   };
   for (const dir of SOURCE_DIRS) walk(path.join(ROOT, dir));
-  for (const file of CONFIG_FILES) newest = Math.max(newest, statSync(path.join(ROOT, file)).ctimeMs);
+  // An installed package has no lock file: a missing input is no change.
+  for (const file of BUILD_INPUTS) newest = Math.max(newest, statSync(path.join(ROOT, file), { throwIfNoEntry: false })?.ctimeMs ?? 0);
   return `${files} files, newest change ${newest}`;
 }
 
 /**
  * True when dist/ was built from the sources as they are now. Never throws: a missing stamp,
- * a missing dist/agent/cli.js or an unreadable source folder all mean "run the sources".
+ * a missing dist/cli.js or an unreadable source folder all mean "run the sources".
  */
 export function builtFromCurrentSources() {
   try {
@@ -55,30 +59,5 @@ export function builtFromCurrentSources() {
     return readFileSync(STAMP, 'utf8').trim() === sourceFingerprint();
   } catch {
     return false;
-  }
-}
-
-function begin() {
-  rmSync(STAMP, { force: true });
-  mkdirSync(DIST, { recursive: true });
-  writeFileSync(PENDING, `${sourceFingerprint()}\n`);
-}
-
-function end() {
-  try {
-    renameSync(PENDING, STAMP);
-  } catch {
-    process.stderr.write('build-stamp: no dist/.build-stamp.pending: run the build as `npm run build`, which takes the fingerprint first\n');
-    process.exit(1);
-  }
-}
-
-if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const step = process.argv[2];
-  if (step === 'begin') begin();
-  else if (step === 'end') end();
-  else {
-    process.stderr.write(`usage: node bin/build-stamp.js begin|end (got ${step ?? 'nothing'})\n`);
-    process.exit(2);
   }
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Entry point. Runs the prebuilt JavaScript in dist/ (`npm run build`, done by `npm ci`) when it
+// Entry point. Runs the prebuilt bundle dist/cli.js (`npm run build`, done by `npm ci`) when it
 // was built from the sources as they are now: registering tsx costs ~0.4 s of CPU and ~30 MiB on
-// every start (bench/results.md §5). Otherwise, or with SYNC_AGENT_SOURCE=1, it registers tsx and
-// runs agent/cli.ts, so an edit without a rebuild never runs stale code.
+// every start (bench/results.md §5), per-file JavaScript ~0.35 s more than the bundle (§9).
+// Otherwise, or with SYNC_AGENT_SOURCE=1, it registers tsx and runs agent/cli.ts, so an edit
+// without a rebuild never runs stale code.
 import { builtFromCurrentSources } from './build-stamp.js';
 
 // The AWS SDK warns on every start that its 2027 releases will need Node 22; the lock file pins
@@ -10,9 +11,9 @@ import { builtFromCurrentSources } from './build-stamp.js';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 if (process.env.SYNC_AGENT_SOURCE !== '1' && builtFromCurrentSources()) {
-  // Stack traces name the .ts lines through the source maps tsc wrote beside each file.
-  process.setSourceMapsEnabled(true);
-  await import('../dist/agent/cli.js');
+  // Stack traces name lines of the readable bundle; NODE_OPTIONS=--enable-source-maps maps them
+  // to the .ts lines (bin/build.js says why that is not the default).
+  await import('../dist/cli.js');
 } else {
   const { register } = await import('tsx/esm/api');
   register();

@@ -1,10 +1,11 @@
 // bin/sync-agent.js runs the prebuilt dist/ only when it was built from the sources as they are
 // now, and the TypeScript sources through tsx otherwise (no dist/, a source edited since the build,
-// a failed build, SYNC_AGENT_SOURCE=1). Each case runs a real --reconcile with an fs remote.
+// a changed lock file, a failed build, SYNC_AGENT_SOURCE=1). Each case runs a real --reconcile with
+// an fs remote.
 //
 // All of it happens in a copy of the checkout in a temp folder (node_modules linked), so the
 // repository's own dist/ is never touched. The sign that dist/ ran: after each build a line is
-// appended to the built dist/agent/cli.js that the sources do not have; changing a built file
+// appended to the built dist/cli.js that the sources do not have; changing a built file
 // does not change the fingerprint of the sources, so bin still picks dist/.
 
 import test from 'ava';
@@ -16,7 +17,7 @@ import { testEnv, writeConfig } from './helpers/cli.js';
 import { tmpDir, type TmpDir } from './helpers/tmp.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
-const MARK = 'ran the built dist/agent/cli.js';
+const MARK = 'ran the built dist/cli.js';
 
 interface Run {
   readonly code: number | null;
@@ -40,19 +41,16 @@ function run(command: string, args: readonly string[], cwd: string, env: NodeJS.
 async function copyCheckout(dir: string): Promise<string> {
   const root = path.join(dir, 'checkout');
   for (const folder of ['agent', 'providers', 'state', 'bin']) await cp(path.join(REPO, folder), path.join(root, folder), { recursive: true });
-  for (const file of ['package.json', 'tsconfig.json', 'tsconfig.build.json']) await cp(path.join(REPO, file), path.join(root, file));
+  for (const file of ['package.json', 'tsconfig.json']) await cp(path.join(REPO, file), path.join(root, file));
   await symlink(path.join(REPO, 'node_modules'), path.join(root, 'node_modules'), 'dir');
   return root;
 }
 
-/**
- * `npm run build` in the copy, without type checking (`--noCheck`): that is `npm run typecheck`'s
- * job, the copy may hold someone's half-typed work in progress, and it is slow on a shared box.
- */
+/** `npm run build` in the copy (a bundle, no type checking: that is `npm run typecheck`'s job). */
 async function build(root: string): Promise<Run> {
-  const result = await run('npm', ['run', 'build', '--', '--noCheck'], root, { ...process.env });
-  // The sign that the built JavaScript ran, whenever it runs (a failed tsc still emits files).
-  await appendFile(path.join(root, 'dist', 'agent', 'cli.js'), `\nprocess.stderr.write(${JSON.stringify(MARK + '\n')});\n`).catch(() => undefined);
+  const result = await run('npm', ['run', 'build'], root, { ...process.env });
+  // The sign that the built JavaScript ran, whenever it runs.
+  await appendFile(path.join(root, 'dist', 'cli.js'), `\nprocess.stderr.write(${JSON.stringify(MARK + '\n')});\n`).catch(() => undefined);
   return result;
 }
 
@@ -102,7 +100,8 @@ test.serial('after npm run build the CLI runs the built JavaScript; SYNC_AGENT_S
   const b = await build(root);
   t.is(b.code, 0, b.stderr);
   t.true(await exists(path.join(root, 'dist', '.build-stamp')));
-  t.true(await exists(path.join(root, 'dist', 'agent', 'cli.js.map')), 'source maps beside the JavaScript');
+  t.true(await exists(path.join(root, 'dist', 'cli.js.map')), 'a source map beside the bundle');
+  t.false(await exists(path.join(root, 'dist', 'agent')), 'one bundle, not a file per source');
   t.false(await exists(path.join(root, 'dist', 'tests')), 'tests are not built');
 
   const built = await pass(root);
@@ -130,15 +129,27 @@ test.serial('a source edited after the build runs the sources until the next bui
   const added = await pass(root);
   t.is(added.code, 0, added.stderr);
   t.false(added.stderr.includes(MARK));
+
+  // The packages are bundled too: another lock file means other dependency code.
+  t.is((await build(root)).code, 0);
+  t.true((await pass(root)).stderr.includes(MARK));
+  await writeFile(path.join(root, 'package-lock.json'), '{}\n');
+  const relocked = await pass(root);
+  t.is(relocked.code, 0, relocked.stderr);
+  t.false(relocked.stderr.includes(MARK));
 });
 
 test.serial('a failed build leaves no stamp, and the CLI runs the sources', async (t) => {
-  // Nothing imports this file, so the sources still run; tsc fails on it even without checking.
-  await writeFile(path.join(root, 'agent', 'broken-on-purpose.ts'), 'export const = ;\n');
+  t.is((await build(root)).code, 0);
+  const file = path.join(root, 'agent', 'paths.ts');
+  const good = await readFile(file, 'utf8');
+  await writeFile(file, `${good}\nexport const = ;\n`);
   const b = await build(root);
   t.not(b.code, 0);
-  t.regex(b.stdout + b.stderr, /broken-on-purpose\.ts.*error TS/);
+  t.regex(b.stdout + b.stderr, /ERROR[\s\S]*agent\/paths\.ts/);
   t.false(await exists(path.join(root, 'dist', '.build-stamp')));
+  // Mended, but not rebuilt: there is still no stamp, so the sources run.
+  await writeFile(file, good);
   const r = await pass(root);
   t.is(r.code, 0, r.stderr);
   t.true(r.copied);
@@ -146,6 +157,7 @@ test.serial('a failed build leaves no stamp, and the CLI runs the sources', asyn
 });
 
 test.serial('with dist/ removed the CLI runs the sources', async (t) => {
+  t.is((await build(root)).code, 0);
   await rm(path.join(root, 'dist'), { recursive: true });
   const r = await pass(root);
   t.is(r.code, 0, r.stderr);
