@@ -2,12 +2,16 @@
 // files, each package, node internals, GC, idle), the top functions by self time, and the agent's
 // own functions by inclusive time (what they cost with everything they call).
 
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { SourceMap } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 interface CallFrame {
   readonly functionName: string;
   readonly url: string;
   readonly lineNumber: number;
+  readonly columnNumber: number;
 }
 
 /** What a sample was doing, judged by its whole stack: see `bucketOf`. */
@@ -124,8 +128,33 @@ function bucketOf(id: number, byId: ReadonlyMap<number, ProfileNode>, parent: Re
   return '(native, unattributed)';
 }
 
+/**
+ * The bundle's frames (dist/cli.js and its chunks, `npm run build`) named by the files they were
+ * built from, through the source maps the build writes beside them: without this every frame of
+ * the agent, the SDK and the other bundled packages is "other".
+ */
+export function mapBundleFrames(p: CpuProfile): CpuProfile {
+  const maps = new Map<string, { map: SourceMap; base: string } | undefined>();
+  const mapOf = (url: string): { map: SourceMap; base: string } | undefined => {
+    if (!maps.has(url)) {
+      const file = url.startsWith('file://') && url.endsWith('.js') ? `${fileURLToPath(url)}.map` : undefined;
+      maps.set(url, file && existsSync(file) ? { map: new SourceMap(JSON.parse(readFileSync(file, 'utf8')) as never), base: pathToFileURL(file).href } : undefined);
+    }
+    return maps.get(url);
+  };
+  const nodes = p.nodes.map((node) => {
+    const m = mapOf(node.callFrame.url);
+    if (!m) return node;
+    const e = m.map.findEntry(node.callFrame.lineNumber, node.callFrame.columnNumber) as { originalSource?: string; originalLine?: number; originalColumn?: number };
+    if (e.originalSource === undefined) return node;
+    const url = new URL(e.originalSource, m.base).href;
+    return { ...node, callFrame: { ...node.callFrame, url, lineNumber: e.originalLine ?? 0, columnNumber: e.originalColumn ?? 0 } };
+  });
+  return { ...p, nodes };
+}
+
 export async function summariseFile(file: string, n = 15): Promise<ProfileSummary> {
-  return summarise(JSON.parse(await readFile(file, 'utf8')) as CpuProfile, n);
+  return summarise(mapBundleFrames(JSON.parse(await readFile(file, 'utf8')) as CpuProfile), n);
 }
 
 /** Markdown for results.md. */
