@@ -132,6 +132,29 @@ test.serial('a file rewritten in place while the upload reads it (a torn read)',
   await settled(t, w, { 'big.bin': v3 });
 });
 
+test.serial('a small file rewritten in place while its PUT is on the wire (read whole before it)', async (t) => {
+  const { w, proxy } = await createProxiedWorld(server, t);
+  const file = path.join(w.local, 'note.txt');
+  await writeRandomFile(file, 1000);
+  t.is((await w.run()).code, 0);
+
+  const v2 = await writeRandomFile(file, 2000);
+  const v3 = Buffer.alloc(2000, 0x33);
+  // Small files are read whole before the PUT: the rewrite lands after the read, during the send.
+  changeWhileHeld(proxy, 'put', 'note.txt', async () => {
+    const h = await open(file, 'r+');
+    await h.write(v3, 0, v3.length, 0); // same size, new bytes, new mtime
+    await h.close();
+  });
+  const r = await w.run();
+  t.is(r.code, 0, why(r));
+  t.deepEqual(await w.get('note.txt'), v2, 'the pass sent the file as it read it');
+  t.deepEqual(await manifestLies(w), [], 'after the pass');
+  const again = await w.run();
+  t.is(again.code, 0, why(again));
+  await settled(t, w, { 'note.txt': v3 });
+});
+
 test.serial('an object replaced between the listing and its download', async (t) => {
   const { w, proxy } = await createProxiedWorld(server, t);
   await w.put('obj.bin', 'version 1');
