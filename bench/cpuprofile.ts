@@ -4,7 +4,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { SourceMap } from 'node:module';
+import { SourceMap, type SourceMapPayload } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 interface CallFrame {
@@ -133,12 +133,12 @@ function bucketOf(id: number, byId: ReadonlyMap<number, ProfileNode>, parent: Re
  * built from, through the source maps the build writes beside them: without this every frame of
  * the agent, the SDK and the other bundled packages is "other".
  */
-export function mapBundleFrames(p: CpuProfile): CpuProfile {
+function mapBundleFrames(p: CpuProfile): CpuProfile {
   const maps = new Map<string, { map: SourceMap; base: string } | undefined>();
   const mapOf = (url: string): { map: SourceMap; base: string } | undefined => {
     if (!maps.has(url)) {
       const file = url.startsWith('file://') && url.endsWith('.js') ? `${fileURLToPath(url)}.map` : undefined;
-      maps.set(url, file && existsSync(file) ? { map: new SourceMap(JSON.parse(readFileSync(file, 'utf8')) as never), base: pathToFileURL(file).href } : undefined);
+      maps.set(url, file && existsSync(file) ? { map: new SourceMap(JSON.parse(readFileSync(file, 'utf8')) as SourceMapPayload), base: pathToFileURL(file).href } : undefined);
     }
     return maps.get(url);
   };

@@ -31,6 +31,9 @@ export const parseLogs = (stdout: string): Record<string, unknown>[] =>
 export function testEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, SYNC_AGENT_RETRY_MIN_MS: '20', SYNC_AGENT_RETRIES: '2', AWS_EC2_METADATA_DISABLED: 'true', ...extra };
   delete env.AWS_PROFILE;
+  // package.json's ava settings quiet the SDK's Node-version warning in the test processes; the
+  // CLI must quiet it itself, as a user's shell does not set this.
+  if (!('AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED' in extra)) delete env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED;
   return env;
 }
 
