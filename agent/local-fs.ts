@@ -2,7 +2,8 @@
 // through a symlink), temp-file writes renamed into place, trash moves, and emptied-folder cleanup.
 
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, rename, rm, rmdir, utimes, copyFile, unlink } from 'node:fs/promises';
+import { lstatSync } from 'node:fs';
+import { mkdir, rename, rm, rmdir, utimes, copyFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { LocalFile } from './types.js';
 import { TEMP_PREFIX } from './paths.js';
@@ -13,10 +14,15 @@ export interface StatLike {
   readonly ino: number;
 }
 
-/** lstat that returns undefined when the path does not exist. */
+/**
+ * lstat that returns undefined when the path does not exist. Synchronous inside, like the
+ * scanner's: the executor calls it before and after every transfer, and an fs/promises lstat
+ * costs several times the syscall in thread-pool hops and promises (bench/results.md §12).
+ */
 export async function statOrUndefined(file: string) {
+  // throwIfNoEntry: false answers undefined for ENOENT without building an error; ENOTDIR still throws.
   try {
-    return await lstat(file);
+    return lstatSync(file, { throwIfNoEntry: false });
   } catch (e) {
     if (isMissing(e)) return undefined;
     throw e;

@@ -4,8 +4,8 @@
 // unhashed, and the caller hashes (hashLocalFiles) only those a decision needs; the others are
 // uploaded, and the upload tells their hash. An unreadable path is reported `blind`, never absent.
 
-import { constants, lstatSync, type Dirent, type Stats } from 'node:fs';
-import { access, lstat, readdir, realpath, stat } from 'node:fs/promises';
+import { accessSync, constants, lstatSync, type Dirent, type Stats } from 'node:fs';
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { byPath, codeOf, describe, Faults, gone, hashEach, pool } from './scan-hash.js';
 import type { PathMatcher } from './ignore.js';
@@ -270,8 +270,14 @@ class Walker {
     if (b) return void this.#suspects.push(file);
     // No base to compare with: not read, but checked readable (one access call: opening and
     // closing a FileHandle cost an adoption of 5,000 files 0.25 s of CPU), so an unreadable new
-    // file is still a blind skip here rather than a failed upload later.
-    const readable = await this.#try(key, () => access(this.#abs(disk), constants.R_OK).then(() => true));
+    // file is still a blind skip here rather than a failed upload later. Synchronous, like the
+    // lstat before it (a throw inside the executor rejects, so faults still sees the errno).
+    const readable = await this.#try(key, () =>
+      new Promise<boolean>((resolve) => {
+        accessSync(this.#abs(disk), constants.R_OK);
+        resolve(true);
+      }),
+    );
     if (readable === undefined) return;
     this.#snapshot.set(key, file);
     this.#unhashed.push(key);

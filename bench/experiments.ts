@@ -1,12 +1,14 @@
 // Evidence for the changes proposed in results.md: the same scenario run with one thing varied,
 // interleaved over several repetitions on fresh servers. Not part of run.ts (these are not peers).
-//   node --import tsx bench/experiments.ts head|multipart|startup|concurrency|listing [--files 5000] [--mib 1024] [--reps 3]
+//   node --import tsx bench/experiments.ts head|multipart|startup|concurrency|listing|ab [--files 5000] [--mib 1024] [--reps 3] [--base dir]
 //
 // head        the floor with and without a HeadObject before each PUT (the agent's just-in-time check)
 // multipart   one big file: the plain part loop at several part sizes, lib-storage, the agent's part loop, the agent
 // startup     the agent as bin runs it (one bundle) vs per-file JavaScript, vs the bundle with source maps on
 // concurrency the agent and the SDK floor at 8, 16 and 32 files in flight
 // listing     no-op over one shared bucket: one paged listing vs one listing per top-level prefix
+// ab          first upload and no-op: this checkout vs the built checkout at --base (a git worktree
+//             of the commit to compare with, `npm ci && npm run build` in it), vs s3-sync-client
 
 import { mkdir, open, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -35,6 +37,7 @@ const { values: a, positionals } = parseArgs({
     mib: { type: 'string', default: '1024' },
     reps: { type: 'string', default: '3' },
     work: { type: 'string', default: path.join(os.tmpdir(), 'sync-agent-bench') },
+    base: { type: 'string' },
   },
 });
 
@@ -143,8 +146,21 @@ async function experiment(name: string): Promise<Experiment> {
           { label: 'sync-agent', tool: agentTool() },
         ],
       };
+    case 'ab': {
+      if (!a.base) throw new Error('ab needs --base <folder of a built checkout to compare with>');
+      const baseBin = path.join(path.resolve(a.base), 'bin', 'sync-agent.js');
+      return {
+        ...(await smallCorpus()),
+        passes: ['first', 'noop'],
+        variants: [
+          { label: 'sync-agent (this checkout)', tool: agentTool() },
+          { label: `sync-agent at ${path.basename(path.resolve(a.base))}`, tool: agentTool({ id: 'agent-base', entry: baseBin }) },
+          { label: 's3-sync-client', tool: s3SyncClient },
+        ],
+      };
+    }
     default:
-      throw new Error(`unknown experiment "${name}": head, multipart, startup, concurrency or listing`);
+      throw new Error(`unknown experiment "${name}": head, multipart, startup, concurrency, listing or ab`);
   }
 }
 

@@ -2,7 +2,7 @@
 // multipart upload, batched deletes with per-key errors, server-side copy and move.
 
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { closeSync, createWriteStream, fstatSync, openSync, readSync } from 'node:fs';
 import { open, stat as statFile, type FileHandle } from 'node:fs/promises';
 import { pipeline as pipe, Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -84,6 +84,43 @@ function exactLength(size: number, onProgress: ((bytes: number) => void) | undef
  * ~18% of a 5,000-file first upload's CPU). @default 1 MiB
  */
 const SMALL_FILE = 1024 * 1024;
+
+/**
+ * Files up to this size are opened, measured and read with synchronous calls. Each fs/promises
+ * call costs a round trip through the thread pool and a promise, far more than the syscall on a
+ * cached file: measured on 10,000 files of 256 B–64 KiB, the five calls of an upload took 2.2–2.6 s
+ * of CPU async and 0.46–0.58 s sync (the whole gap to the fastest peer's first upload). Reading
+ * 256 KiB from a cold disk blocks the loop for a few ms at most; larger files stay async.
+ * @default 256 KiB
+ */
+const SYNC_READ = 256 * 1024;
+
+/**
+ * The whole of a small file read synchronously: its size from the open file and exactly that
+ * many bytes, or `undefined` when it is larger than SYNC_READ (the caller reads it async).
+ * Throws `changed` when the file grew or shrank while it was read.
+ */
+function readSmallSync(file: string): { size: number; body: Buffer } | undefined {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    if (size > SYNC_READ) return undefined;
+    const buf = Buffer.allocUnsafe(size + 1);
+    let got = 0;
+    for (;;) {
+      const n = readSync(fd, buf, got, buf.length - got, got);
+      if (n === 0) break;
+      got += n;
+      if (got === buf.length) break;
+    }
+    if (got !== size) throw new SmallFileChanged(`read ${got} bytes of a file of ${size}`);
+    return { size, body: buf.subarray(0, size) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+class SmallFileChanged extends Error {}
 
 /** The whole file as one buffer; exactly `size` bytes, else the file changed since its stat. */
 async function readWhole(handle: FileHandle, size: number, onChanged: () => void): Promise<Buffer> {
@@ -227,9 +264,18 @@ export class S3Provider implements RemoteProvider {
   async upload(path: string, srcFile: string, opts: UploadOptions): Promise<UploadedObject> {
     const key = this.#key(path);
     const ctx = this.#ctx(`upload of ${path}`, path);
-    const handle = await open(srcFile, 'r').catch((err: unknown) => {
+    const unreadable = (err: unknown): never => {
+      if (err instanceof SmallFileChanged) throw new ProviderError('transient', PROVIDER, `${srcFile} changed while it was being uploaded; will retry`, { cause: err });
       throw new ProviderError('other', PROVIDER, `cannot read ${srcFile} for upload (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
-    });
+    };
+    let small: { size: number; body: Buffer } | undefined;
+    try {
+      small = readSmallSync(srcFile);
+    } catch (err) {
+      unreadable(err);
+    }
+    if (small) return this.#putSmall(path, key, small.body, opts, ctx);
+    const handle = await open(srcFile, 'r').catch(unreadable);
     let changed = false;
     try {
       // The size is taken from the open file, and exactly that many bytes are sent.
@@ -258,6 +304,19 @@ export class S3Provider implements RemoteProvider {
       throw mapS3Error(err, ctx);
     } finally {
       await handle.close();
+    }
+  }
+
+  /** A small file already in memory: one PUT from the buffer. */
+  async #putSmall(path: string, key: string, body: Buffer, opts: UploadOptions, ctx: S3ErrorContext): Promise<UploadedObject> {
+    try {
+      const conditions = opts.precondition && (await this.conditionalWrites()) ? conditionHeaders(opts.precondition) : {};
+      const params: PutObjectCommandInput = { Bucket: this.#bucket, Key: key, Body: body, Metadata: { mtime: formatMtime(opts.mtimeMs) }, ...this.#writeOptions(), ...conditions };
+      const etag = await this.#putSingle(params, body.length, opts.signal);
+      opts.onProgress?.(body.length);
+      return { path, size: body.length, token: etag, hash: md5Of(etag, this.#opts.sse), mtimeMs: parseMtime(formatMtime(opts.mtimeMs)) };
+    } catch (err) {
+      throw mapS3Error(err, ctx);
     }
   }
 
