@@ -2,7 +2,7 @@
 // through a symlink), temp-file writes renamed into place, trash moves, and emptied-folder cleanup.
 
 import { randomBytes } from 'node:crypto';
-import { lstatSync } from 'node:fs';
+import { lstatSync, type Stats } from 'node:fs';
 import { mkdir, rename, rm, rmdir, utimes, copyFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { LocalFile } from './types.js';
@@ -15,19 +15,22 @@ export interface StatLike {
 }
 
 /**
- * lstat that returns undefined when the path does not exist. Synchronous inside, like the
- * scanner's: the executor calls it before and after every transfer, and an fs/promises lstat
- * costs several times the syscall in thread-pool hops and promises (bench/results.md §12).
+ * lstat that returns undefined when the path does not exist. Synchronous, like the scanner's: the
+ * executor stats before and after every transfer, and an fs/promises lstat costs several times
+ * the syscall in thread-pool hops and promises (bench/results.md §12).
  */
-export async function statOrUndefined(file: string) {
-  // throwIfNoEntry: false answers undefined for ENOENT without building an error; ENOTDIR still throws.
+export function lstatOrUndefined(file: string): Stats | undefined {
   try {
+    // Undefined for ENOENT without building an error; ENOTDIR (a parent is a file) still throws.
     return lstatSync(file, { throwIfNoEntry: false });
   } catch (e) {
     if (isMissing(e)) return undefined;
     throw e;
   }
 }
+
+/** lstatOrUndefined for the async callers. */
+export const statOrUndefined = async (file: string): Promise<Stats | undefined> => lstatOrUndefined(file);
 
 export const isMissing = (e: unknown): boolean =>
   (e as NodeJS.ErrnoException)?.code === 'ENOENT' || (e as NodeJS.ErrnoException)?.code === 'ENOTDIR';

@@ -2,9 +2,9 @@
 // the scan and the action) and uploads whose file changed while it was sent go round again at
 // once, through the aggregator's quiet time; failed actions wait for the retry backoff.
 
-import { lstatSync } from 'node:fs';
 import type { ActionResult, LocalFile } from './types.js';
 import { keyToLocalPath } from './paths.js';
+import { lstatOrUndefined } from './local-fs.js';
 
 export interface Recheck {
   /** Look again after the usual quiet time. */
@@ -36,13 +36,12 @@ export async function pathsToRecheck(results: readonly ActionResult[], root: str
   return { again, failed };
 }
 
-/** Synchronous, as statOrUndefined is: one lstat per upload, cheaper than an fs/promises hop. */
+/** Gone, unreadable or another size or mtime than planned: the upload may hold other bytes. */
 function changedSince(file: string, f: LocalFile): boolean {
-  let st;
   try {
-    st = lstatSync(file, { throwIfNoEntry: false });
+    const st = lstatOrUndefined(file);
+    return st === undefined || st.size !== f.size || st.mtimeMs !== f.mtimeMs;
   } catch {
-    st = undefined;
+    return true;
   }
-  return st === undefined || st.size !== f.size || st.mtimeMs !== f.mtimeMs;
 }

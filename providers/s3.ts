@@ -79,65 +79,40 @@ function exactLength(size: number, onProgress: ((bytes: number) => void) | undef
 }
 
 /**
- * Files up to this size are read whole into one buffer and sent from it: per small file that
- * saves a read stream, a transform and a pipeline (measured: streams and their fs calls were
- * ~18% of a 5,000-file first upload's CPU). @default 1 MiB
+ * Files up to this size are read whole into one buffer, with synchronous calls, and sent from it.
+ * Per small file that saves a read stream, a transform and a pipeline (~18% of a 5,000-file first
+ * upload's CPU), and the fs/promises calls: each costs a trip through the thread pool and a
+ * promise, far more than the syscall on a cached file (10,000 files of 256 B–64 KiB, open, fstat,
+ * read, close: 2.2–2.6 s of CPU async, 0.46–0.58 s sync; bench/results.md §12). Reading 1 MiB
+ * blocks the event loop for well under a millisecond from the page cache. @default 1 MiB
  */
 const SMALL_FILE = 1024 * 1024;
 
-/**
- * Files up to this size are opened, measured and read with synchronous calls. Each fs/promises
- * call costs a round trip through the thread pool and a promise, far more than the syscall on a
- * cached file: measured on 10,000 files of 256 B–64 KiB, the five calls of an upload took 2.2–2.6 s
- * of CPU async and 0.46–0.58 s sync (the whole gap to the fastest peer's first upload). Reading
- * 256 KiB from a cold disk blocks the loop for a few ms at most; larger files stay async.
- * @default 256 KiB
- */
-const SYNC_READ = 256 * 1024;
+class FileChangedWhileRead extends Error {}
 
 /**
- * The whole of a small file read synchronously: its size from the open file and exactly that
- * many bytes, or `undefined` when it is larger than SYNC_READ (the caller reads it async).
- * Throws `changed` when the file grew or shrank while it was read.
+ * A small file's bytes: exactly the size of the open file, or `undefined` when it is larger than
+ * SMALL_FILE (the caller streams it from its own handle; one more open for a large file is
+ * nothing beside its transfer). Throws FileChangedWhileRead when it grew or shrank meanwhile.
  */
-function readSmallSync(file: string): { size: number; body: Buffer } | undefined {
+function readSmallSync(file: string): Buffer | undefined {
   const fd = openSync(file, 'r');
   try {
     const size = fstatSync(fd).size;
-    if (size > SYNC_READ) return undefined;
+    if (size > SMALL_FILE) return undefined;
+    // One byte more than expected tells a file that grew from one that is exactly `size`.
     const buf = Buffer.allocUnsafe(size + 1);
     let got = 0;
     for (;;) {
       const n = readSync(fd, buf, got, buf.length - got, got);
-      if (n === 0) break;
       got += n;
-      if (got === buf.length) break;
+      if (n === 0 || got === buf.length) break;
     }
-    if (got !== size) throw new SmallFileChanged(`read ${got} bytes of a file of ${size}`);
-    return { size, body: buf.subarray(0, size) };
+    if (got !== size) throw new FileChangedWhileRead(`read ${got} bytes of a file of ${size}`);
+    return buf.subarray(0, size);
   } finally {
     closeSync(fd);
   }
-}
-
-class SmallFileChanged extends Error {}
-
-/** The whole file as one buffer; exactly `size` bytes, else the file changed since its stat. */
-async function readWhole(handle: FileHandle, size: number, onChanged: () => void): Promise<Buffer> {
-  // One byte more than expected tells a file that grew from one that is exactly `size`.
-  const buf = Buffer.allocUnsafe(size + 1);
-  let got = 0;
-  for (;;) {
-    const { bytesRead } = await handle.read(buf, got, buf.length - got, got);
-    if (bytesRead === 0) break;
-    got += bytesRead;
-    if (got === buf.length) break;
-  }
-  if (got !== size) {
-    onChanged();
-    throw new Error(`read ${got} bytes of a file of ${size}`);
-  }
-  return buf.subarray(0, size);
 }
 
 /** S3's conditional-write headers for a precondition (the ETag quoted, as S3 sends it). */
@@ -265,40 +240,34 @@ export class S3Provider implements RemoteProvider {
     const key = this.#key(path);
     const ctx = this.#ctx(`upload of ${path}`, path);
     const unreadable = (err: unknown): never => {
-      if (err instanceof SmallFileChanged) throw new ProviderError('transient', PROVIDER, `${srcFile} changed while it was being uploaded; will retry`, { cause: err });
+      if (err instanceof FileChangedWhileRead) throw new ProviderError('transient', PROVIDER, `${srcFile} changed while it was being uploaded; will retry`, { cause: err });
       throw new ProviderError('other', PROVIDER, `cannot read ${srcFile} for upload (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
     };
-    let small: { size: number; body: Buffer } | undefined;
+    let small: Buffer | undefined;
     try {
       small = readSmallSync(srcFile);
     } catch (err) {
       unreadable(err);
     }
-    if (small) return this.#putSmall(path, key, small.body, opts, ctx);
+    if (small) {
+      try {
+        return await this.#putSingle(path, key, small, small.length, opts);
+      } catch (err) {
+        throw mapS3Error(err, ctx);
+      }
+    }
     const handle = await open(srcFile, 'r').catch(unreadable);
     let changed = false;
     try {
       // The size is taken from the open file, and exactly that many bytes are sent.
       const size = (await handle.stat()).size;
-      const multipart = size >= this.#partSize;
-      const conditions = opts.precondition && (await this.conditionalWrites()) ? conditionHeaders(opts.precondition) : {};
-      if (multipart) {
-        const target = { Bucket: this.#bucket, Key: key, Metadata: { mtime: formatMtime(opts.mtimeMs) }, ...this.#writeOptions(), ...conditions };
+      if (size >= this.#partSize) {
+        const target = { Bucket: this.#bucket, Key: key, Metadata: { mtime: formatMtime(opts.mtimeMs) }, ...this.#writeOptions(), ...(await this.#conditions(opts)) };
         const put = await this.#putMultipart(target, handle, size, opts);
         return { path, size, token: put.etag, hash: md5Of(put.etag, this.#opts.sse), sentHash: put.md5, mtimeMs: parseMtime(formatMtime(opts.mtimeMs)) };
       }
-      const body = size <= SMALL_FILE ? await readWhole(handle, size, () => (changed = true)) : pipe(handle.createReadStream({ start: 0, end: size - 1, autoClose: false }), exactLength(size, opts.onProgress, () => (changed = true)), () => undefined);
-      const params: PutObjectCommandInput = {
-        Bucket: this.#bucket,
-        Key: key,
-        Body: body,
-        Metadata: { mtime: formatMtime(opts.mtimeMs) },
-        ...this.#writeOptions(),
-        ...conditions,
-      };
-      const etag = await this.#putSingle(params, size, opts.signal);
-      if (Buffer.isBuffer(body)) opts.onProgress?.(size);
-      return { path, size, token: etag, hash: md5Of(etag, this.#opts.sse), mtimeMs: parseMtime(formatMtime(opts.mtimeMs)) };
+      const body = pipe(handle.createReadStream({ start: 0, end: size - 1, autoClose: false }), exactLength(size, opts.onProgress, () => (changed = true)), () => undefined);
+      return await this.#putSingle(path, key, body, size, opts);
     } catch (err) {
       if (changed) throw new ProviderError('transient', PROVIDER, `${srcFile} changed while it was being uploaded; will retry`, { cause: err });
       throw mapS3Error(err, ctx);
@@ -307,22 +276,19 @@ export class S3Provider implements RemoteProvider {
     }
   }
 
-  /** A small file already in memory: one PUT from the buffer. */
-  async #putSmall(path: string, key: string, body: Buffer, opts: UploadOptions, ctx: S3ErrorContext): Promise<UploadedObject> {
-    try {
-      const conditions = opts.precondition && (await this.conditionalWrites()) ? conditionHeaders(opts.precondition) : {};
-      const params: PutObjectCommandInput = { Bucket: this.#bucket, Key: key, Body: body, Metadata: { mtime: formatMtime(opts.mtimeMs) }, ...this.#writeOptions(), ...conditions };
-      const etag = await this.#putSingle(params, body.length, opts.signal);
-      opts.onProgress?.(body.length);
-      return { path, size: body.length, token: etag, hash: md5Of(etag, this.#opts.sse), mtimeMs: parseMtime(formatMtime(opts.mtimeMs)) };
-    } catch (err) {
-      throw mapS3Error(err, ctx);
-    }
+  /** The conditional-write headers for the upload's precondition, where the store enforces them. */
+  async #conditions(opts: UploadOptions): Promise<{ IfNoneMatch?: string; IfMatch?: string }> {
+    return opts.precondition && (await this.conditionalWrites()) ? conditionHeaders(opts.precondition) : {};
   }
 
-  async #putSingle(params: PutObjectCommandInput, size: number, signal?: AbortSignal): Promise<string> {
-    const out = await this.#client.send(new PutObjectCommand({ ...params, ContentLength: size }), { abortSignal: signal });
-    return unquote(out.ETag);
+  /** One PUT of the whole object; a stream body reports its own progress, a buffer once at the end. */
+  async #putSingle(path: string, key: string, body: Buffer | Readable, size: number, opts: UploadOptions): Promise<UploadedObject> {
+    const mtime = formatMtime(opts.mtimeMs);
+    const params: PutObjectCommandInput = { Bucket: this.#bucket, Key: key, Body: body, ContentLength: size, Metadata: { mtime }, ...this.#writeOptions(), ...(await this.#conditions(opts)) };
+    const out = await this.#client.send(new PutObjectCommand(params), { abortSignal: opts.signal });
+    const etag = unquote(out.ETag);
+    if (Buffer.isBuffer(body)) opts.onProgress?.(size);
+    return { path, size, token: etag, hash: md5Of(etag, this.#opts.sse), mtimeMs: parseMtime(mtime) };
   }
 
   async #putMultipart(target: MultipartTarget, handle: FileHandle, size: number, opts: UploadOptions): Promise<{ etag: string; md5: string }> {

@@ -4,7 +4,7 @@
 // credentials file through the standard AWS chain, as users configure them.
 
 import { once } from 'node:events';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -183,6 +183,33 @@ test('s3: "backups" and "backups/" are the same prefix; no prefix is the whole b
     t.deepEqual((await listAll(whole)).objects.map((o) => o.path).sort(), ['backups-other/y.txt', 'backups/in/x.txt', 'backupsz.txt']);
   } finally {
     await Promise.all([a.close(), b.close(), whole.close()]);
+    await dir.cleanup();
+  }
+});
+
+test('s3: files read whole (up to 1 MiB) and streamed (above) arrive byte-exact; a missing or unreadable source fails naming the file and stores nothing', async (t) => {
+  const dir = await tmpDir();
+  const p = s3({ bucket: 'counted', prefix: 'switch/' });
+  try {
+    for (const size of [MIB - 1, MIB, MIB + 1, 3 * MIB]) {
+      const src = await writeRandomFile(path.join(dir.path, `f-${size}`), size);
+      const progress: number[] = [];
+      const up = await p.upload(`f-${size}`, path.join(dir.path, `f-${size}`), { mtimeMs: Date.now(), size, onProgress: (b) => progress.push(b) });
+      t.is(up.size, size);
+      t.is(progress.at(-1), size, `${size}: progress reaches the whole file`);
+      const dest = path.join(dir.path, `back-${size}`);
+      await p.download(`f-${size}`, dest);
+      t.true((await readFile(dest)).equals(src), `${size}: the object holds the file's bytes`);
+    }
+    await mkdir(path.join(dir.path, 'a-folder'));
+    for (const [name, code] of [['missing.txt', 'ENOENT'], ['a-folder', 'EISDIR']] as const) {
+      const err = await t.throwsAsync(p.upload(`bad/${name}`, path.join(dir.path, name), { mtimeMs: Date.now(), size: 1 }));
+      t.true(isProviderError(err) && err.kind === 'other', `${name}: kind other, got ${String(err)}`);
+      t.regex(err?.message ?? '', new RegExp(`cannot read .*${name} for upload \\(${code}\\)`));
+    }
+    t.deepEqual((await listAll(p)).objects.map((o) => o.path).sort(), ['f-1048575', 'f-1048576', 'f-1048577', 'f-3145728']);
+  } finally {
+    await p.close();
     await dir.cleanup();
   }
 });
