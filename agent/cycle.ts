@@ -7,7 +7,7 @@ import type { PairRuntime } from './pair.js';
 import { plan as planActions } from './planner.js';
 import { checkGuards, type GuardVerdict } from './safety.js';
 import { hashLocalFiles, HashWhileListing, scanLocal, withHashes, type LocalScan } from './scanner.js';
-import { buildRemoteSnapshot, inScope } from './paths.js';
+import { buildRemoteSnapshot, inScope, RemoteSnapshotBuilder } from './paths.js';
 import { execute } from './executor.js';
 import { removeLeftoverTemps } from './local-fs.js';
 import { applyResults } from '../state/manifest.js';
@@ -147,24 +147,33 @@ export async function runCycle(rt: PairRuntime, opts: CycleOptions = {}): Promis
   // the new files the listing shows as it goes; a scoped pass stats only the paths the walk
   // found, so it waits for the walk.
   const early = scope ? undefined : new HashWhileListing({ root: pair.local, hashAlgo: rt.hashAlgo, signal: opts.signal });
-  const listing = scope ? undefined : settle(listRemote(rt, opts.signal, (page) => early?.listed(page)));
+  const ignored = (p: string): boolean => rt.ignore.ignores(p);
+  // A full pass checks each page's keys as it arrives, while the next page is on its way.
+  const remoteKeys = scope ? undefined : new RemoteSnapshotBuilder(ignored);
+  const onPage = (page: readonly RemoteObject[]): void => {
+    remoteKeys?.add(page);
+    early?.listed(page);
+  };
+  const prefetched = scope ? undefined : rt.earlyListing;
+  if (prefetched) rt.earlyListing = undefined;
+  const listing = scope ? undefined : settle(prefetched ? prefetched.take(onPage, opts.signal) : listRemote(rt, opts.signal, onPage));
   let scan = await scanning;
   early?.scanned(scan);
   for (const [k, disk] of scan.diskNames) rt.diskNames.set(k, disk);
 
   const listed = listing ? await listing : await settle(statRemote(rt, new Set([...(scope ?? []), ...scan.snapshot.keys(), ...scopedBase.keys()])));
-  const objects: RemoteObject[] = listed.ok ? listed.value : [];
   const listingComplete = listed.ok;
   const listingError = listed.ok ? undefined : describeError(listed.error);
-  const remote = buildRemoteSnapshot(objects);
+  // A failed listing plans from nothing (the guard stops the pass), not from the pages it got.
+  const remote = remoteKeys && listed.ok ? remoteKeys.build() : buildRemoteSnapshot(listed.ok ? listed.value : []);
   if (!scope) rt.rawKeys = remote.rawKeys;
   else for (const [p, k] of remote.rawKeys) rt.rawKeys.set(p, k);
 
-  const ignored = (p: string) => rt.ignore.ignores(p);
   // remote.snapshot is this pass's own map: trimmed in place rather than copied (deleting the
   // entry being visited is safe in a Map iteration).
   const remoteSnap = remote.snapshot;
-  for (const p of remoteSnap.keys()) if (ignored(p) || !inScope(p, scope)) remoteSnap.delete(p);
+  if (remoteKeys && listed.ok) for (const p of remoteKeys.ignored) remoteSnap.delete(p);
+  else for (const p of remoteSnap.keys()) if (ignored(p) || !inScope(p, scope)) remoteSnap.delete(p);
   const remoteSkips = remote.skips.filter((s) => !ignored(s.path));
   let skips: Skip[] = [...scan.skips, ...remoteSkips];
 

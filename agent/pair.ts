@@ -7,10 +7,11 @@ import type { HashAlgo } from './types.js';
 import type { RemoteProvider } from '../providers/provider.js';
 import type { Logger } from './log.js';
 import type { Manifest } from '../state/manifest.js';
-import { ManifestStore } from '../state/store.js';
+import { ManifestStore, type OpenedStore } from '../state/store.js';
 import { createProvider } from '../providers/registry.js';
 import { createIgnore } from './ignore.js';
 import { isInside } from './paths.js';
+import { EarlyListing } from './remote-listing.js';
 
 export interface PairRuntime {
   readonly config: AgentConfig;
@@ -32,6 +33,8 @@ export interface PairRuntime {
   diskNames: Map<string, string>;
   readonly retries?: number;
   readonly retryMinMs?: number;
+  /** A listing started while the pair was opened (OpenPairOptions.listEarly); the next full pass takes it. */
+  earlyListing?: EarlyListing;
 }
 
 export interface OpenPairOptions {
@@ -40,19 +43,32 @@ export interface OpenPairOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly retries?: number;
   readonly retryMinMs?: number;
+  /**
+   * Start the remote listing before the manifest is read, for a pass that runs right away (a
+   * one-shot --reconcile). Not for remotes that a first pass creates (a folder): their listing
+   * must wait for createRoot. @default false
+   */
+  readonly listEarly?: boolean;
 }
 
 export async function openPair(config: AgentConfig, pair: PairConfig, opts: OpenPairOptions): Promise<PairRuntime> {
   const provider = await createProvider(pair.remote, opts.env);
   const stateRel = isInside(pair.local, config.stateDir) ? path.relative(pair.local, config.stateDir).split(path.sep).join('/') : undefined;
   const hashAlgo = provider.features.hash;
-  const opened = await ManifestStore.open({
-    stateDir: config.stateDir,
-    pair: pair.name,
-    root: pair.local,
-    remoteId: provider.features.remoteId,
-    hashAlgo,
-  });
+  const earlyListing = opts.listEarly && provider.createRoot === undefined ? new EarlyListing(provider) : undefined;
+  let opened: OpenedStore;
+  try {
+    opened = await ManifestStore.open({
+      stateDir: config.stateDir,
+      pair: pair.name,
+      root: pair.local,
+      remoteId: provider.features.remoteId,
+      hashAlgo,
+    });
+  } catch (e) {
+    earlyListing?.cancel();
+    throw e;
+  }
   return {
     config,
     pair,
@@ -69,5 +85,6 @@ export async function openPair(config: AgentConfig, pair: PairConfig, opts: Open
     diskNames: new Map(),
     retries: opts.retries,
     retryMinMs: opts.retryMinMs,
+    ...(earlyListing ? { earlyListing } : {}),
   };
 }

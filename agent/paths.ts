@@ -78,46 +78,100 @@ export interface RemoteSnapshotBuild {
  * collide; the executor's just-in-time checks then see the world moved and skip.
  */
 export function buildRemoteSnapshot(objects: Iterable<RemoteObject>): RemoteSnapshotBuild {
-  const skips: Skip[] = [];
-  const byPath = new Map<string, RemoteObject[]>();
-  for (const o of objects) {
-    const r = checkRemoteKey(o.path, o.size);
-    if (r.ok) {
-      const list = byPath.get(r.path);
-      if (list) list.push(o);
-      else byPath.set(r.path, [o]);
-    } else if (!r.marker) skips.push({ path: o.path, side: 'remote', reason: r.reason });
+  const b = new RemoteSnapshotBuilder();
+  b.add(objects);
+  return b.build();
+}
+
+/**
+ * buildRemoteSnapshot a page at a time: a full pass feeds each listing page in as it arrives, so
+ * the per-key work (NFC, the key checks, the ignore rules) runs while the next page is on its way
+ * instead of after the last one (0.3 s of CPU at 100,000 keys). `build` does what needs every key.
+ */
+export class RemoteSnapshotBuilder {
+  readonly #ignores: ((path: string) => boolean) | undefined;
+  readonly #snapshot = new Map<string, RemoteObject>();
+  readonly #rawKeys = new Map<string, string>();
+  readonly #skips: Skip[] = [];
+  /** NFC paths seen under two or more raw keys, with every such object as listed. */
+  readonly #twins = new Map<string, RemoteObject[]>();
+  /** Every folder some key lies in: a key equal to one of them is a file-vs-folder clash. */
+  readonly #folders = new Set<string>();
+  readonly #ignored = new Set<string>();
+
+  /** @param ignores the pair's ignore rules, asked once per safe key (see `ignored`). */
+  constructor(ignores?: (path: string) => boolean) {
+    this.#ignores = ignores;
   }
-  const blind: string[] = [];
-  for (const [p, list] of byPath) {
-    if (list.length < 2) continue;
-    const keys = list.map((o) => JSON.stringify(o.path)).join(' and ');
-    for (const o of list) skips.push({ path: o.path, side: 'remote', reason: `remote keys ${keys} differ only in Unicode normalization (NFC/NFD); rename one` });
-    byPath.delete(p);
-    blind.push(p);
+
+  add(objects: Iterable<RemoteObject>): void {
+    for (const o of objects) {
+      const r = checkRemoteKey(o.path, o.size);
+      if (!r.ok) {
+        if (!r.marker) this.#skips.push({ path: o.path, side: 'remote', reason: r.reason });
+        continue;
+      }
+      const p = r.path;
+      const twins = this.#twins.get(p);
+      if (twins) {
+        twins.push(o);
+        continue;
+      }
+      const first = this.#snapshot.get(p);
+      if (first) {
+        this.#twins.set(p, [{ ...first, path: this.#rawKeys.get(p) ?? p }, o]);
+        this.#snapshot.delete(p);
+        this.#rawKeys.delete(p);
+        continue;
+      }
+      this.#snapshot.set(p, o.path === p ? o : { ...o, path: p });
+      if (o.path !== p) this.#rawKeys.set(p, o.path);
+      for (let i = p.indexOf('/'); i > 0; i = p.indexOf('/', i + 1)) this.#folders.add(p.slice(0, i));
+      if (this.#ignores?.(p)) this.#ignored.add(p);
+    }
   }
-  for (const [file, inside] of fileFolderClashes(byPath.keys())) {
-    const raw = (p: string): string => byPath.get(p)?.[0]?.path ?? p;
-    skips.push({ path: raw(file), side: 'remote', reason: `file-vs-folder clash: "${file}" is a file and also a folder of ${inside.length} key(s)` });
-    for (const p of inside) skips.push({ path: raw(p), side: 'remote', reason: `file-vs-folder clash: "${file}" is also a file` });
-    for (const p of [file, ...inside]) byPath.delete(p);
-    blind.push(file);
+
+  /**
+   * The safe keys a pair's ignore rules match. They stay in the snapshot (an ignored file still
+   * clashes with a folder of the same name); the pass drops them.
+   */
+  get ignored(): ReadonlySet<string> {
+    return this.#ignored;
   }
-  const snapshot = new Map<string, RemoteObject>();
-  const rawKeys = new Map<string, string>();
-  for (const [p, [o]] of byPath) {
-    if (!o) continue;
-    snapshot.set(p, o.path === p ? o : { ...o, path: p });
-    if (o.path !== p) rawKeys.set(p, o.path);
+
+  /** The snapshot of everything added; the builder is spent. */
+  build(): RemoteSnapshotBuild {
+    const snapshot = this.#snapshot;
+    const skips = this.#skips;
+    const blind: string[] = [];
+    for (const [p, list] of this.#twins) {
+      const keys = list.map((o) => JSON.stringify(o.path)).join(' and ');
+      for (const o of list) skips.push({ path: o.path, side: 'remote', reason: `remote keys ${keys} differ only in Unicode normalization (NFC/NFD); rename one` });
+      blind.push(p);
+    }
+    // Clashes are rare: look for them only when some folder is also a file.
+    let clash = false;
+    for (const f of this.#folders) if (snapshot.has(f)) clash = true;
+    if (clash) {
+      for (const [file, inside] of fileFolderClashes(snapshot)) {
+        const raw = (p: string): string => this.#rawKeys.get(p) ?? p;
+        skips.push({ path: raw(file), side: 'remote', reason: `file-vs-folder clash: "${file}" is a file and also a folder of ${inside.length} key(s)` });
+        for (const p of inside) skips.push({ path: raw(p), side: 'remote', reason: `file-vs-folder clash: "${file}" is also a file` });
+        for (const p of [file, ...inside]) {
+          snapshot.delete(p);
+          this.#rawKeys.delete(p);
+        }
+        blind.push(file);
+      }
+    }
+    return { snapshot, rawKeys: this.#rawKeys, skips, blind };
   }
-  return { snapshot, rawKeys, skips, blind };
 }
 
 /** For each path that is also an ancestor folder of other paths: the paths under it. */
-function fileFolderClashes(paths: Iterable<string>): Map<string, string[]> {
-  const files = new Set(paths);
+function fileFolderClashes(files: ReadonlyMap<string, unknown>): Map<string, string[]> {
   const clashes = new Map<string, string[]>();
-  for (const p of files) {
+  for (const p of files.keys()) {
     for (let i = p.indexOf('/'); i > 0; i = p.indexOf('/', i + 1)) {
       const ancestor = p.slice(0, i);
       if (!files.has(ancestor)) continue;

@@ -180,33 +180,40 @@ export function plan(
   policy: SyncPolicy,
   scope?: ReadonlySet<string>,
 ): Plan {
-  const paths = [...new Set([...base.keys(), ...local.keys(), ...remote.keys()])]
-    .filter((p) => inScope(p, scope))
-    .sort();
-
+  // Only decisions that do something are kept, and only their paths sorted: a no-op pass at
+  // 100,000 files built and sorted a 100,000-path union here and kept a decision for each (0.2 s
+  // of a 0.7 s tail after the listing's last page).
   const decisions = new Map<string, Decision>();
-  for (const p of paths) {
+  const decide = (p: string): void => {
+    if (!inScope(p, scope)) return;
     const entry = base.get(p);
     const file = local.get(p);
     const obj = remote.get(p);
     const hasBase = entry !== undefined && (entry.local !== undefined || entry.remote !== undefined);
-    if (!hasBase) {
-      const d = decideWithoutBase(file, obj, policy);
+    let d: Decision;
+    if (hasBase) d = decideWithBase(entry, file, obj, policy);
+    else {
+      d = decideWithoutBase(file, obj, policy);
       // An empty entry left behind by an older version is dropped when nothing else is planned.
-      decisions.set(p, entry !== undefined && d.action === undefined && d.update === undefined ? { update: null } : d);
-      continue;
+      if (entry !== undefined && d.action === undefined && d.update === undefined) d = { update: null };
     }
-    decisions.set(p, decideWithBase(entry, file, obj, policy));
-  }
+    if (d.action !== undefined || d.update !== undefined || d.move !== undefined) decisions.set(p, d);
+  };
+  // Every path once: the base's, then the local ones it lacks, then the remote ones neither has.
+  for (const p of base.keys()) decide(p);
+  for (const p of local.keys()) if (!base.has(p)) decide(p);
+  for (const p of remote.keys()) if (!base.has(p) && !local.has(p)) decide(p);
+  const paths = [...decisions.keys()].sort();
+  const sorted = new Map(paths.map((p) => [p, decisions.get(p) ?? NOTHING]));
 
   if (policy.canMoveRemote && policy.deletes !== 'keep' && policy.direction !== 'pull') {
-    pairMoves(decisions, base);
+    pairMoves(sorted, base);
   }
 
   const actions: Action[] = [];
   const baseUpdates = new Map<string, BaseEntry | null>();
   for (const p of paths) {
-    const d = decisions.get(p);
+    const d = sorted.get(p);
     if (d?.action !== undefined) actions.push(d.action);
     if (d?.update !== undefined) baseUpdates.set(p, d.update);
   }

@@ -34,7 +34,8 @@ export async function reconcileCommand(opts: ReconcileOptions): Promise<ExitCode
   const skipped: string[] = [];
 
   for (const pair of s.pairs) {
-    const { rt, lock } = await lockAndOpen(s, pair, { lock: !opts.dryRun });
+    // The pass runs right away: its listing starts while the manifest is read (remote-listing.ts).
+    const { rt, lock } = await lockAndOpen(s, pair, { lock: !opts.dryRun, listEarly: true });
     const startedAt = new Date();
     let report: CycleReport | undefined;
     let error: string | undefined;

@@ -32,7 +32,11 @@ const USAGE_ERRORS = new Set(['QiniuCredentialsError', 'QiniuConfigError', 'Mani
 export const lockFile = (config: AgentConfig, pair: PairConfig): string => path.join(config.stateDir, `${pair.name}.lock`);
 
 /** Takes the pair's lock (exit 4 when a live agent holds it) and opens its runtime. */
-export async function lockAndOpen(s: Setup, pair: PairConfig, opts: { lock: boolean; env?: NodeJS.ProcessEnv }): Promise<{ rt: PairRuntime; lock?: Lock }> {
+export async function lockAndOpen(
+  s: Setup,
+  pair: PairConfig,
+  opts: { lock: boolean; env?: NodeJS.ProcessEnv; listEarly?: boolean },
+): Promise<{ rt: PairRuntime; lock?: Lock }> {
   let lock: Lock | undefined;
   if (opts.lock) {
     try {
@@ -43,7 +47,7 @@ export async function lockAndOpen(s: Setup, pair: PairConfig, opts: { lock: bool
     }
   }
   try {
-    const rt = await openPair(s.config, pair, { queue: s.queue, log: s.log, env: opts.env, ...retryTuning() });
+    const rt = await openPair(s.config, pair, { queue: s.queue, log: s.log, env: opts.env, listEarly: opts.listEarly, ...retryTuning() });
     if (lock?.tookOver) rt.log.warn({ event: 'lock-taken-over', detail: lock.tookOver }, lock.tookOver);
     if (rt.recovered) rt.log.warn({ event: 'manifest-recovered', detail: rt.recovered }, rt.recovered);
     return { rt, ...(lock ? { lock } : {}) };

@@ -13,6 +13,7 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
   PutObjectCommand,
   type PutObjectCommandInput,
   type S3Client,
@@ -167,18 +168,27 @@ export class S3Provider implements RemoteProvider {
 
   async *list(signal?: AbortSignal): AsyncIterable<readonly RemoteObject[]> {
     const listPrefix = this.#prefix ? `${this.#prefix}/` : '';
-    let token: string | undefined;
-    do {
-      let out;
-      try {
-        out = await this.#client.send(
+    const fetchPage = (token: string | undefined): Promise<ListObjectsV2CommandOutput> => {
+      const p = this.#client
+        .send(
           // EncodingType url: keys holding characters XML 1.0 cannot carry still list.
           new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: listPrefix || undefined, MaxKeys: 1000, ContinuationToken: token, EncodingType: 'url' }),
           { abortSignal: signal },
-        );
-      } catch (err) {
-        throw mapS3Error(err, this.#ctx('listing'));
-      }
+        )
+        .catch((err: unknown) => {
+          throw mapS3Error(err, this.#ctx('listing'));
+        });
+      // Awaited below; a consumer that stops early leaves it unawaited, and that is no error.
+      p.catch(() => undefined);
+      return p;
+    };
+    let next: Promise<ListObjectsV2CommandOutput> | undefined = fetchPage(undefined);
+    while (next) {
+      const out: ListObjectsV2CommandOutput = await next;
+      const token = out.IsTruncated ? out.NextContinuationToken : undefined;
+      // The next page is asked for before this one is handed over: the pass's work on a page (key
+      // checks, hashing what it shows) then overlaps the store's on the next, not adds to it.
+      next = token ? fetchPage(token) : undefined;
       // Stores that ignore EncodingType do not echo it and return raw keys; S3 encodes ' ' as '+'.
       const decode = out.EncodingType === 'url' ? (k: string) => this.#decodeKey(k) : (k: string) => k;
       const page: RemoteObject[] = [];
@@ -192,8 +202,7 @@ export class S3Provider implements RemoteProvider {
       if (out.IsTruncated && !out.NextContinuationToken) {
         throw new ProviderError('other', PROVIDER, `listing bucket ${this.#bucket} was cut short without a continuation token; the store is not S3-compatible enough`);
       }
-      token = out.IsTruncated ? out.NextContinuationToken : undefined;
-    } while (token);
+    }
   }
 
   #decodeKey(encoded: string): string {

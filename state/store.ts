@@ -5,7 +5,7 @@ import { copyFile, link, mkdir, open, readFile, rename, unlink } from 'node:fs/p
 import path from 'node:path';
 import { Low, type Adapter } from 'lowdb';
 import type { BaseEntry, BaseSnapshot } from '../agent/types.js';
-import { MANIFEST_VERSION, emptyManifest, fromDocument, validateManifest, type Manifest, type ManifestDocument } from './manifest.js';
+import { MANIFEST_VERSION, checkedManifest, emptyManifest, type Manifest } from './manifest.js';
 
 export interface OpenStoreOptions {
   /** Absolute state folder from the config; created when missing. */
@@ -168,11 +168,6 @@ export function manifestFile(stateDir: string, pair: string): string {
 
 type Loaded = { kind: 'missing' } | { kind: 'bad'; problem: string } | { kind: 'ok'; manifest: Manifest };
 
-/** A checked document in its in-memory form (a `Memory` adapter in tests hands back a Manifest as is). */
-function inMemory(doc: Manifest | ManifestDocument): Manifest {
-  return doc.entries instanceof Map ? (doc as Manifest) : fromDocument(doc as ManifestDocument);
-}
-
 /** Reads through lowdb; a parse error or a failed validation is "bad", never a throw. */
 async function load(adapter: Adapter<Manifest>): Promise<Loaded> {
   const db = new Low<Manifest | null>(adapter as Adapter<Manifest | null>, null);
@@ -184,10 +179,9 @@ async function load(adapter: Adapter<Manifest>): Promise<Loaded> {
     return { kind: 'bad', problem: `not JSON: ${err.message}` };
   }
   if (db.data === null) return { kind: 'missing' };
-  const doc: unknown = db.data;
-  const problems = validateManifest(doc);
-  if (problems.length > 0) return { kind: 'bad', problem: problems.slice(0, 3).join('; ') };
-  return { kind: 'ok', manifest: inMemory(doc as Manifest | ManifestDocument) };
+  const checked = checkedManifest(db.data);
+  if (!checked.ok) return { kind: 'bad', problem: checked.problems.slice(0, 3).join('; ') };
+  return { kind: 'ok', manifest: checked.manifest };
 }
 
 /**

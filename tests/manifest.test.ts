@@ -1,5 +1,5 @@
 import test from 'ava';
-import { applyResults, emptyManifest, withUpdates, type Manifest } from '../state/manifest.js';
+import { applyResults, checkedManifest, emptyManifest, fromDocument, validateManifest, withUpdates, type Manifest, type ManifestDocument } from '../state/manifest.js';
 import { scopeBase } from '../agent/scoped-base.js';
 import { inScope } from '../agent/paths.js';
 import type { ActionResult, BaseEntry } from '../agent/types.js';
@@ -84,5 +84,32 @@ test('a scoped base agrees with inScope on many generated trees and scopes', (t)
     const scope = new Set(Array.from({ length: 1 + next(5) }, somePath));
     const expected = [...tree.keys()].filter((p) => inScope(p, scope)).sort();
     t.deepEqual([...scopeBase(tree, scope).base.keys()].sort(), expected, [...scope].join(', '));
+  }
+});
+
+test('checkedManifest reads a parsed document as validateManifest and fromDocument do, in one walk', (t) => {
+  const entry = (hash: string): BaseEntry => ({ local: { size: 1, mtimeMs: 1, ino: 7, hash }, remote: { token: hash, size: 1 } });
+  // Keys that look like array indices come first in a parsed object: the Map keeps that order.
+  const text = JSON.stringify({ version: 1, pair: 'p', root: '/r', remoteId: 's3:b', hashAlgo: 'md5', entries: { b: entry('1'), '10': entry('2'), a: entry('3'), '2': entry('4') } });
+  const doc = JSON.parse(text) as ManifestDocument;
+  const r = checkedManifest(doc);
+  t.deepEqual(validateManifest(doc), []);
+  t.true(r.ok);
+  t.deepEqual(r.ok && [...r.manifest.entries], [...fromDocument(doc).entries]);
+  t.deepEqual(r.ok && [...r.manifest.entries.keys()], ['2', '10', 'b', 'a']);
+
+  const cases: readonly [string, unknown, RegExp][] = [
+    ['not an object', 'x', /not an object/],
+    ['a wrong version', { ...doc, version: 2 }, /unknown version 2/],
+    ['no entries', { ...doc, entries: undefined }, /missing entries/],
+    ['a null entry', { ...doc, entries: { a: entry('1'), b: null } }, /bad entry "b"/],
+    ['a number for a hash', { ...doc, entries: { a: { local: { size: 1, hash: 5 } } } }, /bad entry "a"/],
+    ['a remote without a token', { ...doc, entries: { a: { remote: { size: 1 } } } }, /bad entry "a"/],
+  ];
+  for (const [what, bad, problem] of cases) {
+    const c = checkedManifest(bad);
+    t.false(c.ok, what);
+    t.regex(c.ok ? '' : c.problems.join('; '), problem, what);
+    t.deepEqual(c.ok ? [] : c.problems, validateManifest(bad), `${what}: the same problems as validateManifest`);
   }
 });

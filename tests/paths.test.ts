@@ -5,6 +5,7 @@ import test from 'ava';
 import path from 'node:path';
 import {
   buildRemoteSnapshot,
+  RemoteSnapshotBuilder,
   checkRemoteKey,
   decodeLocalName,
   inScope,
@@ -144,4 +145,40 @@ test('topmostScope keeps only the outermost entries', (t) => {
   t.deepEqual(topmostScope(['a/b', 'a', 'a b', 'a b/c', 'c/d.txt', 'a/b/c']), ['a', 'a b', 'c/d.txt']);
   t.deepEqual(topmostScope(['x', '']), ['']);
   t.deepEqual(topmostScope([]), []);
+});
+
+test('a remote snapshot built a page at a time equals the one built at once, however the listing is cut', (t) => {
+  const objects = [
+    obj('ok.txt'),
+    obj(nfd('résumé.pdf')),
+    obj('../escape.txt'),
+    obj('docs/', 0),
+    obj('twin-é.txt'),
+    obj('a/b/c.txt'),
+    obj(nfd('twin-é.txt')),
+    obj('x/y'),
+    obj('a/b/d.txt'),
+    obj('x'),
+    obj('twin-é.txt'.normalize('NFKD')),
+    obj('x/y/z'),
+    obj('.DS_Store'),
+    obj('sub/.DS_Store'),
+  ];
+  const ignores = (p: string): boolean => p.endsWith('.DS_Store');
+  const whole = buildRemoteSnapshot(objects);
+  const sorted = (r: ReturnType<typeof buildRemoteSnapshot>) => ({
+    snapshot: [...r.snapshot].sort(([a], [b]) => (a < b ? -1 : 1)),
+    rawKeys: [...r.rawKeys].sort(),
+    skips: [...r.skips].sort((a, b) => (a.path + a.reason < b.path + b.reason ? -1 : 1)),
+    blind: [...r.blind].sort(),
+  });
+  for (const size of [1, 2, 3, 5, objects.length]) {
+    const b = new RemoteSnapshotBuilder(ignores);
+    for (let i = 0; i < objects.length; i += size) b.add(objects.slice(i, i + size));
+    t.deepEqual([...b.ignored].sort(), ['.DS_Store', 'sub/.DS_Store'], `pages of ${size}`);
+    t.deepEqual(sorted(b.build()), sorted(whole), `pages of ${size}`);
+  }
+  // The clash is found whichever side comes first: the file `x`, or the keys inside it.
+  t.deepEqual(whole.blind.sort(), ['twin-é.txt', 'x']);
+  t.false(whole.snapshot.has('x/y/z'));
 });
