@@ -1,0 +1,100 @@
+// Where a no-op's wall time goes, per contender: the time before its first request, the listing
+// (first request to last response), and the tail after the last response until the process exits.
+// Fills one bucket with the large corpus, lets the agent adopt it, then runs each contender's
+// no-op over it in an order rotated per repetition, every process under bench/http-timeline.mjs.
+//   node --import tsx bench/timeline.ts [--files 100000] [--reps 4] [--base ../wt-base]
+// --base: a built worktree of another commit, run as a second agent (its manifest is its own).
+
+import { mkdir, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startS3Server } from '../tests/helpers/s3-server.js';
+import { agentTool, floorRaw } from './contenders.js';
+import { makeCorpus } from './corpus.js';
+import { runPass, type PassResult } from './pass.js';
+import { s3SyncClient } from './peers.js';
+import { median } from './report.js';
+import { benchEnv, type Target, type Tool } from './tool.js';
+
+const PRELOAD = fileURLToPath(new URL('./http-timeline.mjs', import.meta.url));
+const { values: a } = parseArgs({
+  options: {
+    files: { type: 'string', default: '100000' },
+    reps: { type: 'string', default: '4' },
+    base: { type: 'string' },
+    work: { type: 'string', default: path.join(os.tmpdir(), 'sync-agent-bench') },
+  },
+});
+
+type Event = [kind: 'req' | 'res' | 'end' | 'exit', id: number, ms: number];
+interface Timeline { firstRequest: number; lastResponse: number; exit: number; requests: number }
+
+function summarise(events: readonly Event[]): Timeline {
+  const reqs = events.filter((e) => e[0] === 'req');
+  const ends = events.filter((e) => e[0] === 'end').map((e) => e[2]);
+  const exit = events.find((e) => e[0] === 'exit')?.[2] ?? Number.NaN;
+  return { firstRequest: reqs[0]?.[2] ?? Number.NaN, lastResponse: Math.max(...ends), exit, requests: reqs.length };
+}
+
+/** A contender run under the preload (node scripts only: the agent and s3-sync-client). */
+function traced(tool: Tool, id: string, label: string): Tool {
+  return {
+    ...tool,
+    id,
+    label,
+    async invocation(t) {
+      const i = await tool.invocation(t);
+      return { ...i, args: ['--import', PRELOAD, ...i.args] };
+    },
+  };
+}
+
+const env = benchEnv();
+const n = Number(a.files);
+const corpus = await makeCorpus({ root: path.join(a.work, `large-${n}`), files: n, bigFiles: 0, maxSize: 4096 });
+const out = path.join(a.work, `timeline-${Date.now()}`);
+await mkdir(out, { recursive: true });
+const contenders: Tool[] = [traced(agentTool(), 'agent', 'sync-agent (this checkout)')];
+if (a.base) contenders.push(traced(agentTool({ entry: path.resolve(a.base, 'bin', 'sync-agent.js'), id: 'agent-base' }), 'agent-base', `sync-agent (${a.base})`));
+contenders.push(traced(s3SyncClient, 's3-sync-client', 's3-sync-client (npm)'));
+
+const s = await startS3Server({ buckets: ['timeline'] });
+try {
+  // Every agent keeps its own state folder (work); all share the bucket and the corpus.
+  const target = (id: string): Target => ({ endpoint: s.endpoint, bucket: 'timeline', local: corpus.root, work: path.join(out, id), concurrency: 16, env: s.env });
+  const fill = await runPass({ server: s, tool: floorRaw, target: target('fill'), pass: 'populate', rep: 0, check: { kind: 'mirror' }, files: n, env, logPrefix: path.join(out, 'fill') });
+  if (!fill.ok) throw new Error(`filling the bucket failed: ${fill.problem ?? ''}`);
+  for (const c of contenders.filter((t) => t.role === 'agent')) {
+    const r = await runPass({ server: s, tool: c, target: target(c.id), pass: 'adopt', rep: 0, check: { kind: 'no-writes', mirror: false }, files: n, env, logPrefix: path.join(out, `adopt-${c.id}`) });
+    if (!r.ok) throw new Error(`${c.id} could not adopt the bucket: ${r.problem ?? ''}`);
+  }
+  const rows = new Map<string, { r: PassResult; t: Timeline }[]>();
+  for (let rep = 0; rep < Number(a.reps); rep++) {
+    for (let k = 0; k < contenders.length; k++) {
+      const c = contenders[(rep + k) % contenders.length] as Tool;
+      const file = path.join(out, `${c.id}-${rep}.json`);
+      const r = await runPass({ server: s, tool: c, target: target(c.id), pass: 'noop-large', rep, check: { kind: 'no-writes', mirror: false }, files: n, env: { ...env, TIMELINE_FILE: file }, logPrefix: path.join(out, `${c.id}-${rep}`) });
+      if (!r.ok) throw new Error(`${c.id} rep ${rep}: ${r.problem ?? ''}`);
+      const t = summarise(JSON.parse(await readFile(file, 'utf8')) as Event[]);
+      rows.set(c.id, [...(rows.get(c.id) ?? []), { r, t }]);
+      process.stdout.write(`${c.id} rep ${rep + 1}: ${(r.ms / 1000).toFixed(2)} s, CPU ${((r.cpuMs ?? 0) / 1000).toFixed(2)} s, first request ${t.firstRequest.toFixed(0)} ms, last response ${t.lastResponse.toFixed(0)} ms, tail ${(t.exit - t.lastResponse).toFixed(0)} ms, load ${r.load1.toFixed(1)}\n`);
+    }
+  }
+  const s1 = (ms: number): string => (ms / 1000).toFixed(2);
+  const lines = [
+    `No-op over ${n.toLocaleString('en-US')} objects, medians of ${a.reps} (wall and CPU of the process; times from its start):`,
+    '',
+    '| contender | wall s | CPU s | first request s | listing s (first request to last response) | tail s (last response to exit) | requests |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const c of contenders) {
+    const xs = rows.get(c.id) ?? [];
+    const m = (f: (x: { r: PassResult; t: Timeline }) => number): number => median(xs.map(f)) ?? Number.NaN;
+    lines.push(`| ${c.label} | ${s1(m((x) => x.r.ms))} | ${s1(m((x) => x.r.cpuMs ?? 0))} | ${s1(m((x) => x.t.firstRequest))} | ${s1(m((x) => x.t.lastResponse - x.t.firstRequest))} | ${s1(m((x) => x.t.exit - x.t.lastResponse))} | ${m((x) => x.t.requests)} |`);
+  }
+  process.stdout.write(`\n${lines.join('\n')}\n`);
+} finally {
+  await s.stop();
+}
