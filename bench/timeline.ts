@@ -2,14 +2,18 @@
 // (first request to last response), and the tail after the last response until the process exits.
 // Fills one bucket with the large corpus, lets the agent adopt it, then runs each contender's
 // no-op over it in an order rotated per repetition, every process under bench/http-timeline.mjs.
-//   node --import tsx bench/timeline.ts [--files 100000] [--reps 4] [--base ../wt-base]
+//   node --import tsx bench/timeline.ts [--files 100000] [--reps 4] [--base ../wt-base] [--latency-ms 0]
 // --base: a built worktree of another commit, run as a second agent (its manifest is its own).
+// --latency-ms: the contenders reach the server through a proxy that holds each request this long
+// before relaying it, as a remote store's round trip would (the bucket is filled directly).
 
 import { mkdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startFaultProxy, type Fault, type FaultProxy } from '../tests/helpers/fault-proxy.js';
 import { startS3Server } from '../tests/helpers/s3-server.js';
 import { agentTool, floorRaw } from './contenders.js';
 import { makeCorpus } from './corpus.js';
@@ -24,6 +28,7 @@ const { values: a } = parseArgs({
     files: { type: 'string', default: '100000' },
     reps: { type: 'string', default: '4' },
     base: { type: 'string' },
+    'latency-ms': { type: 'string', default: '0' },
     work: { type: 'string', default: path.join(os.tmpdir(), 'sync-agent-bench') },
   },
 });
@@ -60,10 +65,22 @@ const contenders: Tool[] = [traced(agentTool(), 'agent', 'sync-agent (this check
 if (a.base) contenders.push(traced(agentTool({ entry: path.resolve(a.base, 'bin', 'sync-agent.js'), id: 'agent-base' }), 'agent-base', `sync-agent (${a.base})`));
 contenders.push(traced(s3SyncClient, 's3-sync-client', 's3-sync-client (npm)'));
 
+const latencyMs = Number(a['latency-ms']);
 const s = await startS3Server({ buckets: ['timeline'] });
+let proxy: FaultProxy | undefined;
 try {
+  if (latencyMs > 0) {
+    proxy = await startFaultProxy(Number(new URL(s.endpoint).port));
+    // A fresh hold per request: the rule's fault is read once for each request it matches.
+    proxy.inject({
+      get fault(): Fault {
+        return { kind: 'hold', release: sleep(latencyMs) };
+      },
+    });
+  }
+  const endpoint = proxy?.endpoint ?? s.endpoint;
   // Every agent keeps its own state folder (work); all share the bucket and the corpus.
-  const target = (id: string): Target => ({ endpoint: s.endpoint, bucket: 'timeline', local: corpus.root, work: path.join(out, id), concurrency: 16, env: s.env });
+  const target = (id: string): Target => ({ endpoint: id === 'fill' ? s.endpoint : endpoint, bucket: 'timeline', local: corpus.root, work: path.join(out, id), concurrency: 16, env: s.env });
   const fill = await runPass({ server: s, tool: floorRaw, target: target('fill'), pass: 'populate', rep: 0, check: { kind: 'mirror' }, files: n, env, logPrefix: path.join(out, 'fill') });
   if (!fill.ok) throw new Error(`filling the bucket failed: ${fill.problem ?? ''}`);
   for (const c of contenders.filter((t) => t.role === 'agent')) {
@@ -84,7 +101,7 @@ try {
   }
   const s1 = (ms: number): string => (ms / 1000).toFixed(2);
   const lines = [
-    `No-op over ${n.toLocaleString('en-US')} objects, medians of ${a.reps} (wall and CPU of the process; times from its start):`,
+    `No-op over ${n.toLocaleString('en-US')} objects${latencyMs > 0 ? `, ${latencyMs} ms added to each request` : ''}, medians of ${a.reps} (wall and CPU of the process; times from its start):`,
     '',
     '| contender | wall s | CPU s | first request s | listing s (first request to last response) | tail s (last response to exit) | requests |',
     '|---|---|---|---|---|---|---|',
@@ -96,5 +113,6 @@ try {
   }
   process.stdout.write(`\n${lines.join('\n')}\n`);
 } finally {
+  await proxy?.close();
   await s.stop();
 }
