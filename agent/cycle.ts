@@ -165,14 +165,15 @@ export async function runCycle(rt: PairRuntime, opts: CycleOptions = {}): Promis
   const listingComplete = listed.ok;
   const listingError = listed.ok ? undefined : describeError(listed.error);
   // A failed listing plans from nothing (the guard stops the pass), not from the pages it got.
-  const remote = remoteKeys && listed.ok ? remoteKeys.build() : buildRemoteSnapshot(listed.ok ? listed.value : []);
+  const paged = listed.ok ? remoteKeys : undefined;
+  const remote = paged ? paged.build() : buildRemoteSnapshot(listed.ok ? listed.value : []);
   if (!scope) rt.rawKeys = remote.rawKeys;
   else for (const [p, k] of remote.rawKeys) rt.rawKeys.set(p, k);
 
   // remote.snapshot is this pass's own map: trimmed in place rather than copied (deleting the
   // entry being visited is safe in a Map iteration).
   const remoteSnap = remote.snapshot;
-  if (remoteKeys && listed.ok) for (const p of remoteKeys.ignored) remoteSnap.delete(p);
+  if (paged) for (const p of paged.ignored) remoteSnap.delete(p);
   else for (const p of remoteSnap.keys()) if (ignored(p) || !inScope(p, scope)) remoteSnap.delete(p);
   const remoteSkips = remote.skips.filter((s) => !ignored(s.path));
   let skips: Skip[] = [...scan.skips, ...remoteSkips];

@@ -151,7 +151,11 @@ export class RemoteSnapshotBuilder {
     }
     // Clashes are rare: look for them only when some folder is also a file.
     let clash = false;
-    for (const f of this.#folders) if (snapshot.has(f)) clash = true;
+    for (const f of this.#folders) {
+      if (!snapshot.has(f)) continue;
+      clash = true;
+      break;
+    }
     if (clash) {
       for (const [file, inside] of fileFolderClashes(snapshot)) {
         const raw = (p: string): string => this.#rawKeys.get(p) ?? p;

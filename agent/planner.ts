@@ -203,8 +203,8 @@ export function plan(
   for (const p of base.keys()) decide(p);
   for (const p of local.keys()) if (!base.has(p)) decide(p);
   for (const p of remote.keys()) if (!base.has(p) && !local.has(p)) decide(p);
-  const paths = [...decisions.keys()].sort();
-  const sorted = new Map(paths.map((p) => [p, decisions.get(p) ?? NOTHING]));
+  // Code-unit order, as Array#sort sorts strings.
+  const sorted = new Map([...decisions].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 
   if (policy.canMoveRemote && policy.deletes !== 'keep' && policy.direction !== 'pull') {
     pairMoves(sorted, base);
@@ -212,10 +212,9 @@ export function plan(
 
   const actions: Action[] = [];
   const baseUpdates = new Map<string, BaseEntry | null>();
-  for (const p of paths) {
-    const d = sorted.get(p);
-    if (d?.action !== undefined) actions.push(d.action);
-    if (d?.update !== undefined) baseUpdates.set(p, d.update);
+  for (const [p, d] of sorted) {
+    if (d.action !== undefined) actions.push(d.action);
+    if (d.update !== undefined) baseUpdates.set(p, d.update);
   }
   return { actions, baseUpdates };
 }

@@ -17,24 +17,29 @@ export async function listRemote(rt: { readonly provider: Pick<RemoteProvider, '
   const all: RemoteObject[] = [];
   let handled: Promise<void> = Promise.resolve();
   let failure: { error: unknown } | undefined;
-  for await (const page of rt.provider.list(signal)) {
-    for (const o of page) all.push(o);
-    if (!onPage) continue;
-    // In the next turn of the event loop, not now: a provider asks for the next page before it
-    // yields this one, and the request must leave before `onPage` takes the thread (a few ms per
-    // 1,000 keys, which would otherwise sit between every two pages of a sequential listing).
-    handled = new Promise((done) =>
-      setImmediate(() => {
-        try {
-          if (!failure) onPage(page);
-        } catch (error) {
-          failure = { error };
-        }
-        done();
-      }),
-    );
+  try {
+    for await (const page of rt.provider.list(signal)) {
+      for (const o of page) all.push(o);
+      if (!onPage) continue;
+      // In the next turn of the event loop, not now: a provider asks for the next page before it
+      // yields this one, and the request must leave before `onPage` takes the thread (a few ms per
+      // 1,000 keys, which would otherwise sit between every two pages of a sequential listing).
+      handled = new Promise((done) =>
+        setImmediate(() => {
+          try {
+            if (!failure) onPage(page);
+          } catch (error) {
+            failure = { error };
+          }
+          done();
+        }),
+      );
+    }
+  } finally {
+    // Immediates run in order: the last one done means all are, also when the listing failed, so
+    // no page reaches `onPage` after this settles.
+    await handled;
   }
-  await handled; // immediates run in order: the last one done means all are
   if (failure) throw failure.error;
   return all;
 }

@@ -4,7 +4,7 @@
 
 import test from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EarlyListing } from '../agent/remote-listing.js';
+import { EarlyListing, listRemote } from '../agent/remote-listing.js';
 import type { RemoteObject } from '../agent/types.js';
 
 const page = (...paths: string[]): RemoteObject[] => paths.map((p) => ({ path: p, size: 1, token: p }));
@@ -74,4 +74,15 @@ test('cancel, or the pass aborting, stops the listing', async (t) => {
   ac.abort();
   s2.release(0);
   await t.throwsAsync(taken, { message: /aborted/ });
+});
+
+test('a listing that fails mid-way has handed over every page it got by the time it rejects, and none after', async (t) => {
+  const s = store([page('a'), page('b'), page('c')], { failAfter: 2 });
+  s.release(0);
+  s.release(1);
+  const seen: string[] = [];
+  await t.throwsAsync(listRemote(s, undefined, (p) => seen.push(...p.map((o) => o.path))), { message: /ECONNREFUSED/ });
+  t.deepEqual(seen, ['a', 'b']);
+  await sleep(20);
+  t.deepEqual(seen, ['a', 'b']);
 });
