@@ -88,9 +88,8 @@ const CHUNK_CHARS = 1 << 20;
  * `JSON.stringify(toDocument(m))` with a newline after each comma between two entries (JSON
  * whitespace: any JSON reader, an older agent's too, reads the same document; parseManifestText
  * cuts there to parse a piece at a time), in pieces of about `chunkChars` characters, straight
- * from the Map. A manifest of 100,000 entries is 24 MB of
- * JSON: as one string plus its UTF-8 copy that is ~64 MiB on top of the daemon's heap at every
- * write; in pieces, about two chunks.
+ * from the Map. A manifest of 100,000 entries is 24 MB of JSON: as one string plus its UTF-8
+ * copy that is ~64 MiB on top of the daemon's heap at every write; in pieces, about two chunks.
  */
 export function* manifestChunks(m: Manifest, chunkChars = CHUNK_CHARS): Generator<string> {
   let out = '{';
