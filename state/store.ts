@@ -6,7 +6,6 @@ import path from 'node:path';
 import { Low, type Adapter } from 'lowdb';
 import type { BaseEntry, BaseSnapshot } from '../agent/types.js';
 import { MANIFEST_VERSION, checkedManifest, emptyManifest, type Manifest } from './manifest.js';
-import { parseManifestText } from './manifest-text.js';
 
 export interface OpenStoreOptions {
   /** Absolute state folder from the config; created when missing. */
@@ -50,11 +49,11 @@ export class ManifestMismatchError extends Error {
 
 /**
  * lowdb reads `null` as "no file"; a file that says `null` is corrupt, not a first run. Typed as
- * the adapter's data for lowdb, but really unchecked (entries a Map, or an object when the text was
- * parsed whole): load() validates it.
+ * the adapter's data for lowdb, but really an unchecked ManifestDocument (entries an object):
+ * load() validates it, then builds the Map.
  */
-async function parseDocument(text: string): Promise<Manifest> {
-  const doc = await parseManifestText(text);
+function parseDocument(text: string): Manifest {
+  const doc = JSON.parse(text) as unknown;
   if (doc === null) throw new SyntaxError('the document is null');
   return doc as Manifest;
 }
@@ -85,11 +84,10 @@ function* documentOrder(entries: BaseSnapshot): Generator<[string, BaseEntry]> {
 const CHUNK_CHARS = 1 << 20;
 
 /**
- * `JSON.stringify(toDocument(m))` with a newline after each comma between two entries (JSON
- * whitespace: any JSON reader, an older agent's too, reads the same document; parseManifestText
- * cuts there to parse a piece at a time), in pieces of about `chunkChars` characters, straight
- * from the Map. A manifest of 100,000 entries is 24 MB of JSON: as one string plus its UTF-8
- * copy that is ~64 MiB on top of the daemon's heap at every write; in pieces, about two chunks.
+ * `JSON.stringify(toDocument(m))` (the file as it always was), exactly, in pieces of about
+ * `chunkChars` characters, straight from the Map. A manifest of 100,000 entries is 24 MB of
+ * JSON: as one string plus its UTF-8 copy that is ~64 MiB on top of the daemon's heap at every
+ * write; in pieces, about two chunks.
  */
 export function* manifestChunks(m: Manifest, chunkChars = CHUNK_CHARS): Generator<string> {
   let out = '{';
@@ -110,7 +108,7 @@ export function* manifestChunks(m: Manifest, chunkChars = CHUNK_CHARS): Generato
       const json = JSON.stringify(e);
       if (json === undefined) continue;
       out += `${entrySep}${JSON.stringify(p)}:${json}`;
-      entrySep = ',\n';
+      entrySep = ',';
       if (out.length >= chunkChars) {
         yield out;
         out = '';
@@ -144,7 +142,7 @@ class ManifestFile implements Adapter<Manifest> {
       if (isCode(err, 'ENOENT')) return null;
       throw err;
     }
-    return await parseDocument(text);
+    return parseDocument(text);
   }
 
   async write(m: Manifest): Promise<void> {
