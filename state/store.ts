@@ -187,8 +187,8 @@ async function load(adapter: Adapter<Manifest>): Promise<Loaded> {
 /**
  * The cheap check a save makes: the document's own fields, not its entries. The entries were just
  * built by our typed code (applyResults), and checking 100,000 of them cost 0.1–0.5 s per write,
- * more than the rest of the save. A damaged entry on disk is still caught on load, by the full
- * validateManifest, and recovered from there (set aside, last good copy or a first run).
+ * more than the rest of the save. A damaged entry on disk is still caught on load, by
+ * checkedManifest (every entry), and recovered from there (set aside, last good copy or a first run).
  */
 export function shapeProblems(doc: unknown): string[] {
   if (doc === null || typeof doc !== 'object') return ['not an object'];
