@@ -14,6 +14,7 @@ import { applyResults } from '../state/manifest.js';
 import { scopeBase } from './scoped-base.js';
 import { describeError } from './executor.js';
 import { listRemote, statRemote } from './remote-listing.js';
+import { rememberAnswers } from './ignore.js';
 
 export interface CycleOptions {
   /** Only these paths (and what lies under them); undefined = a full pass. */
@@ -134,11 +135,13 @@ export async function runCycle(rt: PairRuntime, opts: CycleOptions = {}): Promis
 
   // A first run may create the remote root (a new folder remote); later a missing root trips a guard.
   if (base.size === 0 && !opts.dryRun) await provider.createRoot?.();
+  // One pass's answers, shared by the walk and the listing (they ask about the same keys).
+  const ignore = rememberAnswers(rt.ignore);
   const scanning = scanLocal({
     root: pair.local,
     base,
     hashAlgo: rt.hashAlgo,
-    ignore: rt.ignore,
+    ignore,
     symlinks: pair.symlinks,
     scope,
     signal: opts.signal,
@@ -147,7 +150,7 @@ export async function runCycle(rt: PairRuntime, opts: CycleOptions = {}): Promis
   // the new files the listing shows as it goes; a scoped pass stats only the paths the walk
   // found, so it waits for the walk.
   const early = scope ? undefined : new HashWhileListing({ root: pair.local, hashAlgo: rt.hashAlgo, signal: opts.signal });
-  const ignored = (p: string): boolean => rt.ignore.ignores(p);
+  const ignored = (p: string): boolean => ignore.ignores(p);
   // A full pass checks each page's keys as it arrives, while the next page is on its way.
   const remoteKeys = scope ? undefined : new RemoteSnapshotBuilder(ignored);
   const onPage = (page: readonly RemoteObject[]): void => {

@@ -1,7 +1,7 @@
 // Ignore rules: the built-ins of PRODUCT.md §3, the stateDir, and user .gitignore patterns.
 
 import test from 'ava';
-import { BUILTIN_IGNORES, createIgnore, IGNORE_CACHE_LIMIT } from '../agent/ignore.js';
+import { BUILTIN_IGNORES, createIgnore, IGNORE_CACHE_LIMIT, rememberAnswers } from '../agent/ignore.js';
 
 test('built-ins ignore the agent and editor files anywhere in the tree', (t) => {
   const m = createIgnore({ patterns: [] });
@@ -89,4 +89,23 @@ test('answers stay right past the point where the matcher drops its cache', (t) 
     if (m.ignores(p, isDir) !== ignored) wrong++;
   }
   t.is(wrong, 0);
+});
+
+test('one pass remembers its answers without mixing a folder with a file of the same name', (t) => {
+  const m = rememberAnswers(createIgnore({ patterns: ['build/', '*.log', '!keep.log'] }));
+  for (let round = 0; round < 2; round++) {
+    t.true(m.ignores('build', true));
+    t.false(m.ignores('build', false));
+    t.true(m.ignores('a/x.log'));
+    t.false(m.ignores('a/keep.log'));
+    t.true(m.ignores('.sync-agent-trash', true));
+  }
+});
+
+test('without a ! rule the agent and user patterns still ignore what each would alone', (t) => {
+  const m = createIgnore({ patterns: ['build/', '*.log', '/top.txt'] });
+  for (const [p, isDir] of [['.sync-agent-tmp-1', false], ['.sync-agent-trash/x', false], ['d/.DS_Store', false], ['d/build', true], ['d/build/x.o', false], ['d/x.log', false], ['top.txt', false]] as const) {
+    t.true(m.ignores(p, isDir), p);
+  }
+  for (const [p, isDir] of [['d/build', false], ['d/top.txt', false], ['d/x.txt', false], ['logs', true]] as const) t.false(m.ignores(p, isDir), p);
 });
